@@ -1,0 +1,330 @@
+// The GPU runtime: one GPUDevice, its limits and features, a pipeline cache, a buffer pool, and a
+// command encoder that collects many dispatches before one submit (no submit or readback per op).
+//
+// The core takes a GPUDevice, so a browser can pass its own (`Gpu.fromDevice`). In Node, `Gpu.create()`
+// loads Dawn through the `webgpu` package (src/gpu/node.ts).
+//
+// Every op is recorded inside `gpu.op(label, ...)`: one compute pass with that label, error scopes whose
+// errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
+
+import { BufferPool } from './pool.js';
+import { Tensor, type DType } from './tensor.js';
+import { Profiler, type OpTiming } from './profile.js';
+
+export interface GpuOptions {
+  /**
+   * The largest storage binding the runtime plans with, in bytes. Defaults to the adapter's
+   * maxStorageBufferBindingSize and may only be lower. Tests lower it (e.g. 64 KiB) to force banding.
+   */
+  maxBindingBytes?: number;
+  /** Use subgroup operations when the adapter offers them (default true). */
+  useSubgroups?: boolean;
+  /** Called with the WGSL of every pipeline as it is created (also: env SDVAE_PRINT_WGSL=1). */
+  onShader?: (label: string, code: string) => void;
+}
+
+export interface GpuFeatures {
+  f16: boolean;
+  subgroups: boolean;
+  timestamps: boolean;
+  /** Smallest subgroup size the adapter reports (0 when unknown). */
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+}
+
+/** A storage binding of part of a buffer. `base` is the element index (f32 units) where it starts. */
+export interface BoundRange {
+  binding: GPUBufferBinding;
+  base: number;
+}
+
+interface PendingScope {
+  label: string;
+  promise: Promise<GPUError | null>;
+}
+
+const UNIFORM_CHUNK = 65536;
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly features: GpuFeatures;
+  /** The binding size every kernel plans its bands with (<= adapter's maxStorageBufferBindingSize). */
+  maxBindingBytes: number;
+  readonly storageAlign: number;
+  readonly adapterName: string;
+  onShader?: (label: string, code: string) => void;
+
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private scopes: PendingScope[] = [];
+  private uniformChunks: GPUBuffer[] = [];
+  private uniformCpu = new Uint8Array(UNIFORM_CHUNK);
+  private uniformChunk = 0;
+  private uniformOffset = 0;
+  private readonly uniformAlign: number;
+  private deviceLost: string | null = null;
+  readonly profiler: Profiler;
+
+  private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
+    const lim = device.limits;
+    this.adapterName = adapterName;
+    const bindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
+    if (opts.maxBindingBytes !== undefined && opts.maxBindingBytes > bindingLimit)
+      throw new Error(`maxBindingBytes ${opts.maxBindingBytes} is above the device's maxStorageBufferBindingSize ${bindingLimit}`);
+    this.maxBindingBytes = opts.maxBindingBytes ?? bindingLimit;
+    this.storageAlign = lim.minStorageBufferOffsetAlignment;
+    this.uniformAlign = Math.max(16, lim.minUniformBufferOffsetAlignment);
+    const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    const subgroups = device.features.has('subgroups') && opts.useSubgroups !== false;
+    this.features = {
+      f16: device.features.has('shader-f16'),
+      subgroups,
+      timestamps: device.features.has('timestamp-query'),
+      subgroupMinSize: info?.subgroupMinSize ?? 0,
+      subgroupMaxSize: info?.subgroupMaxSize ?? 0,
+    };
+    this.pool = new BufferPool(device, lim.maxBufferSize);
+    this.profiler = new Profiler(device, this.features.timestamps);
+    const envPrint = typeof process !== 'undefined' && process.env?.SDVAE_PRINT_WGSL === '1';
+    this.onShader = opts.onShader ?? (envPrint ? (label, code) => console.error(`// ---- ${label}\n${code}`) : undefined);
+    device.lost.then((info) => {
+      this.deviceLost = `${info.reason}: ${info.message}`;
+    });
+  }
+
+  /** Wraps a device created elsewhere (e.g. by a browser page). */
+  static fromDevice(device: GPUDevice, opts: GpuOptions = {}, adapterName = 'external device'): Gpu {
+    return new Gpu(device, adapterName, opts);
+  }
+
+  /** Requests an adapter and a device with the adapter's real limits and the optional features it has. */
+  static async fromAdapter(adapter: GPUAdapter, opts: GpuOptions = {}): Promise<Gpu> {
+    const wanted: GPUFeatureName[] = ['shader-f16', 'timestamp-query', 'subgroups' as GPUFeatureName];
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+    const l = adapter.limits;
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits: {
+        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+        maxBufferSize: l.maxBufferSize,
+        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+      },
+    });
+    const info = adapter.info;
+    const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
+    return new Gpu(device, name, opts);
+  }
+
+  /** In Node: Dawn through the `webgpu` package. In a browser: navigator.gpu. */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const { requestAdapter } = await import('./node.js');
+    return Gpu.fromAdapter(await requestAdapter(), opts);
+  }
+
+  // ---- tensors -------------------------------------------------------------------------------
+
+  /** An uninitialised tensor from the pool. */
+  empty(shape: readonly number[], label = '', dtype: DType = 'f32'): Tensor {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const buffer = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.acquire(bytes, label));
+    return new Tensor(this, buffer, shape, dtype, label);
+  }
+
+  /** Uploads data (in the tensor's stored layout) to a new tensor. */
+  upload(data: Float32Array, shape: readonly number[], label = ''): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (data.length !== n) throw new Error(`upload ${label}: ${data.length} values for shape [${shape}] (${n} expected)`);
+    const t = this.empty(shape, label);
+    this.writeBuffer(t.buffer, 0, data);
+    return t;
+  }
+
+  /** queue.writeBuffer, copying SharedArrayBuffer-backed data first (Dawn crashes on those). */
+  writeBuffer(buffer: GPUBuffer, byteOffset: number, data: Float32Array | Uint32Array | Int32Array): void {
+    let src = data;
+    if (!(data.buffer instanceof ArrayBuffer)) src = data.slice();
+    // Pending dispatches that read this buffer must run before the write lands.
+    this.flush();
+    this.device.queue.writeBuffer(buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+  }
+
+  async readBuffer(buffer: GPUBuffer, byteLength: number, byteOffset = 0): Promise<Float32Array> {
+    const staging = this.device.createBuffer({ size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
+    await this.sync();
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.unmap();
+    staging.destroy();
+    return out;
+  }
+
+  // ---- pipelines and dispatch ----------------------------------------------------------------
+
+  /** A compute pipeline for `code`, created once per key. */
+  pipeline(key: string, code: () => string): GPUComputePipeline {
+    let p = this.pipelines.get(key);
+    if (!p) {
+      const src = code();
+      this.onShader?.(key, src);
+      p = this.withScope(`create pipeline ${key}`, () => {
+        const module = this.device.createShaderModule({ code: src, label: key });
+        return this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+      });
+      this.pipelines.set(key, p);
+    }
+    return p;
+  }
+
+  /**
+   * Records one op: a labelled compute pass in the shared encoder. `record` issues its dispatches with
+   * `dispatch`. Errors raised while recording are reported with `label` at the next flush/read.
+   */
+  op(label: string, record: (pass: GPUComputePassEncoder) => void): void {
+    this.checkLost();
+    const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
+    this.withScope(label, () => {
+      const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });
+      record(pass);
+      pass.end();
+    });
+  }
+
+  /**
+   * One dispatch: binding 0 is the params uniform (32-bit words), bindings 1.. are the storage ranges.
+   * `groups` may exceed 65,535: it is folded into a 2D grid and kernels rebuild the linear index with
+   * `wid.x + wid.y * nwg.x` (see `linearWorkgroup` in wgsl.ts).
+   */
+  dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, params: Uint32Array, buffers: GPUBufferBinding[], groups: number | [number, number, number]): void {
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.uniform(params) }];
+    buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y, z] = typeof groups === 'number' ? grid2d(groups) : groups;
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Binds elements [start, end) of a tensor, with the offset aligned down as WebGPU requires. */
+  bind(t: Tensor, start = 0, end = t.size): BoundRange {
+    t.assertLive();
+    const alignElems = this.storageAlign / 4;
+    const base = Math.floor(start / alignElems) * alignElems;
+    const size = Math.max(4, (end - base) * 4);
+    if (size > this.maxBindingBytes)
+      throw new Error(`binding of ${t} elements [${start}, ${end}) is ${size} bytes, above the ${this.maxBindingBytes}-byte binding limit (internal banding error)`);
+    return { binding: { buffer: t.buffer, offset: base * 4, size }, base };
+  }
+
+  /**
+   * Binds a whole parameter tensor (weights, bias, norm statistics). Parameters are small (the largest
+   * conv weight in these models is 59 MB), so they are checked against the adapter's real binding
+   * limit, not the planning limit that activations are banded by.
+   */
+  bindWhole(t: Tensor): GPUBufferBinding {
+    t.assertLive();
+    const size = Math.max(4, t.byteLength);
+    if (size > this.device.limits.maxStorageBufferBindingSize)
+      throw new Error(`parameter ${t} is ${size} bytes, above the adapter's maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize}`);
+    return { buffer: t.buffer, offset: 0, size };
+  }
+
+  // ---- submission ------------------------------------------------------------------------------
+
+  /** Submits recorded work (no wait). */
+  flush(): void {
+    if (!this.encoder) return;
+    this.writeUniforms();
+    this.profiler.resolve(this.encoder);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.uniformChunk = 0;
+    this.uniformOffset = 0;
+  }
+
+  /** Submits and waits for the GPU; throws the first error an op raised, named by its op label. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.profiler.collect();
+    const scopes = this.scopes;
+    this.scopes = [];
+    for (const s of scopes) {
+      const err = await s.promise;
+      if (err) throw new Error(`GPU error in ${s.label}: ${err.message}`);
+    }
+    this.checkLost();
+  }
+
+  /** Per-op GPU times of everything recorded since profiling was enabled (needs timestamp-query). */
+  timings(): OpTiming[] {
+    return this.profiler.results();
+  }
+
+  destroy(): void {
+    this.pool.destroyAll();
+    for (const b of this.uniformChunks) b.destroy();
+    this.uniformChunks = [];
+    this.profiler.destroy();
+    this.device.destroy();
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private withScope<T>(label: string, fn: () => T): T {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    try {
+      return fn();
+    } finally {
+      this.scopes.push({ label, promise: this.device.popErrorScope() });
+      this.scopes.push({ label, promise: this.device.popErrorScope() });
+    }
+  }
+
+  private checkLost(): void {
+    if (this.deviceLost) throw new Error(`GPU device lost (${this.deviceLost}); create a new Gpu`);
+  }
+
+  /** A slot in the uniform arena. The CPU copy is written with queue.writeBuffer at flush time. */
+  private uniform(params: Uint32Array): GPUBufferBinding {
+    const size = Math.max(16, Math.ceil(params.byteLength / 16) * 16);
+    if (this.uniformOffset + size > UNIFORM_CHUNK) {
+      this.writeChunk();
+      this.uniformChunk++;
+      this.uniformOffset = 0;
+    }
+    if (this.uniformChunk === this.uniformChunks.length)
+      this.uniformChunks.push(this.device.createBuffer({ size: UNIFORM_CHUNK, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniforms' }));
+    this.uniformCpu.set(new Uint8Array(params.buffer, params.byteOffset, params.byteLength), this.uniformOffset);
+    const binding = { buffer: this.uniformChunks[this.uniformChunk], offset: this.uniformOffset, size };
+    this.uniformOffset += Math.ceil(size / this.uniformAlign) * this.uniformAlign;
+    return binding;
+  }
+
+  private writeChunk(): void {
+    if (this.uniformOffset === 0) return;
+    // queue.writeBuffer is ordered before the submit that follows, and after earlier submits, so a
+    // chunk can be rewritten for every command buffer.
+    this.device.queue.writeBuffer(this.uniformChunks[this.uniformChunk], 0, this.uniformCpu.buffer, 0, this.uniformOffset);
+  }
+
+  private writeUniforms(): void {
+    this.writeChunk();
+  }
+}
+
+/** Folds a linear workgroup count into a 2D grid within the 65,535-per-dimension limit. */
+export function grid2d(groups: number): [number, number, number] {
+  if (groups <= 65535) return [groups, 1, 1];
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y, 1];
+}

@@ -1,0 +1,78 @@
+// A Tensor is a GPU buffer plus a shape. Activations are stored channels-last (NHWC): shape
+// [N, H, W, C]. That layout is what lets a tensor larger than one storage binding be processed in
+// bands of rows: rows [h0, h1) of image n are one contiguous byte range (see dispatch.ts, bands).
+//
+// PyTorch (and the reference files) use NCHW; the conversion happens only at the edges (upload and
+// read), through nchwToNhwc / nhwcToNchw below.
+
+import type { Gpu } from './gpu.js';
+
+export type DType = 'f32';
+
+export class Tensor {
+  /** Set once release() returned the buffer to the pool; any later use is a bug we want to see. */
+  private released = false;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly buffer: GPUBuffer,
+    readonly shape: readonly number[],
+    readonly dtype: DType = 'f32',
+    readonly label = '',
+  ) {}
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  get byteLength(): number {
+    return this.size * 4;
+  }
+
+  /** Copies the tensor back to the CPU, in its stored layout. Submits any pending GPU work first. */
+  async read(): Promise<Float32Array> {
+    this.assertLive();
+    return this.gpu.readBuffer(this.buffer, this.byteLength);
+  }
+
+  /** Returns the buffer to the gpu's pool. The tensor must not be used afterwards. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.gpu.pool.release(this.buffer);
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  assertLive(): void {
+    if (this.released) throw new Error(`tensor ${this.label || '(unnamed)'} [${this.shape}] used after release()`);
+  }
+
+  toString(): string {
+    return `${this.label || 'tensor'}[${this.shape.join('x')}]`;
+  }
+}
+
+/** [N, C, H, W] -> [N, H, W, C] on the CPU. */
+export function nchwToNhwc(x: Float32Array, [n, c, h, w]: readonly number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let i = 0; i < h * w; i++) out[(b * h * w + i) * c + ch] = x[(b * c + ch) * h * w + i];
+  return out;
+}
+
+/** [N, H, W, C] -> [N, C, H, W] on the CPU. */
+export function nhwcToNchw(x: Float32Array, [n, h, w, c]: readonly number[]): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let b = 0; b < n; b++)
+    for (let ch = 0; ch < c; ch++)
+      for (let i = 0; i < h * w; i++) out[(b * c + ch) * h * w + i] = x[(b * h * w + i) * c + ch];
+  return out;
+}
+
+export function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}

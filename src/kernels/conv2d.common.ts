@@ -1,0 +1,45 @@
+// What every conv2d kernel variant shares: the params struct, the bindings, and the gather of A.
+
+import type { Gpu } from '../gpu/gpu.js';
+
+/** A kernel variant: its pipeline, its tile sizes and the workgroup count for a band. */
+export interface ConvKernel {
+  pipeline(gpu: Gpu): GPUComputePipeline;
+  /** Output pixels per tile and output channels per tile. */
+  tileM: number;
+  tileN: number;
+}
+
+
+/** The params struct every conv kernel variant declares (field order = packParams order above). */
+export const CONV_PARAMS_WGSL = /* wgsl */ `
+struct Params {
+  H: u32, W: u32, Cin: u32, Hout: u32,
+  Wout: u32, Cout: u32, KH: u32, KW: u32,
+  stride: u32, padTop: u32, padLeft: u32, K: u32,
+  pix0: u32,   // first output pixel of this band: (n*Hout + oh)*Wout + ow
+  M: u32,      // output pixels in this band
+  inBase: u32, // element index where the bound input range starts
+  outBase: u32,
+}
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;       // NHWC input (a band of rows)
+@group(0) @binding(2) var<storage, read> wt: array<f32>;      // [K, Cout], K = (ky*KW + kx)*Cin + ci
+@group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]
+@group(0) @binding(4) var<storage, read_write> y: array<f32>; // NHWC output (a band of rows)
+
+// A[m, k]: the input value under tap k of output pixel pix0 + m, or 0 in the padding.
+fn load_a(m: u32, k: u32) -> f32 {
+  let pix = p.pix0 + m;
+  let hw = p.Hout * p.Wout;
+  let n = pix / hw;
+  let oh = (pix % hw) / p.Wout;
+  let ow = pix % p.Wout;
+  let ci = k % p.Cin;
+  let tap = k / p.Cin;
+  let ih = i32(oh * p.stride + tap / p.KW) - i32(p.padTop);
+  let iw = i32(ow * p.stride + tap % p.KW) - i32(p.padLeft);
+  if (ih < 0 || iw < 0 || ih >= i32(p.H) || iw >= i32(p.W)) { return 0.0; }
+  return x[((n * p.H + u32(ih)) * p.W + u32(iw)) * p.Cin + ci - p.inBase];
+}
+`;

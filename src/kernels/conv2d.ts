@@ -1,0 +1,123 @@
+// conv2d as a tiled implicit GEMM.
+//
+//   y[n, oh, ow, co] = bias[co] + sum_{ky, kx, ci} x[n, oh*s - padTop + ky, ow*s - padLeft + kx, ci] * w[ky, kx, ci, co]
+//
+// Seen as a matrix product Y[M, Cout] = A[M, K] · B[K, Cout] with M = output pixels, K = kh*kw*Cin:
+// row m of A is the receptive field of pixel m, gathered on the fly from the NHWC input (never
+// materialised: that is the "implicit" in implicit GEMM), and B is the weight reordered once at load
+// from PyTorch's [Cout, Cin, kh, kw] to [kh, kw, Cin, Cout]. Reads outside the image are zeros, which
+// is how any (asymmetric) padding is expressed: the VAE's Downsample2D pads (0, 1, 0, 1).
+//
+// Kernels, chosen by adapter (same signature, same results within float rounding):
+//   - conv2d.tiled.ts: the classic shared-memory tiling, right for real GPUs (portable default).
+//   - conv2d.subgroup.ts: operands shared between lanes with subgroupBroadcast, for lavapipe, whose
+//     workgroup-memory loads are emulated lane by lane (see docs/kernels.md).
+// Both compute one band of output rows per dispatch (see gpu/bands.ts) and accumulate in f32.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { planBands, type Range } from '../gpu/bands.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { packParams } from '../gpu/wgsl.js';
+import { tiledConvKernel } from './conv2d.tiled.js';
+import type { ConvKernel } from './conv2d.common.js';
+
+export type { ConvKernel };
+
+export interface Conv2dOptions {
+  stride?: number;
+  /** [top, bottom, left, right]; default: none. */
+  padding?: readonly [number, number, number, number];
+  /** Force a kernel variant (tests and benchmarks); default: chosen from the adapter's features. */
+  variant?: ConvVariant;
+}
+
+export type ConvVariant = 'tiled' | 'subgroup';
+
+const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel };
+
+export function registerConvVariant(name: ConvVariant, k: ConvKernel): void {
+  variants[name] = k;
+}
+
+export function defaultConvVariant(gpu: Gpu): ConvVariant {
+  return gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
+}
+
+/** Conv weights in GEMM layout: w [kh*kw*Cin, Cout] and bias [Cout] (zeros when the module has none). */
+export class Conv2dWeight {
+  constructor(
+    readonly w: Tensor,
+    readonly bias: Tensor,
+    readonly cout: number,
+    readonly cin: number,
+    readonly kh: number,
+    readonly kw: number,
+  ) {}
+
+  /** From PyTorch's layout: weight [Cout, Cin, kh, kw], bias [Cout]. */
+  static fromTorch(gpu: Gpu, weight: Float32Array, shape: readonly number[], bias?: Float32Array | null, label = 'conv'): Conv2dWeight {
+    const [cout, cin, kh, kw] = shape;
+    if (shape.length !== 4 || weight.length !== cout * cin * kh * kw)
+      throw new Error(`${label}.weight: expected [Cout, Cin, kh, kw], got [${shape}] with ${weight.length} values`);
+    if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
+    const gemm = new Float32Array(weight.length); // [ky, kx, ci, co]
+    for (let co = 0; co < cout; co++)
+      for (let ci = 0; ci < cin; ci++)
+        for (let ky = 0; ky < kh; ky++)
+          for (let kx = 0; kx < kw; kx++) gemm[((ky * kw + kx) * cin + ci) * cout + co] = weight[((co * cin + ci) * kh + ky) * kw + kx];
+    return new Conv2dWeight(
+      gpu.upload(gemm, [kh * kw * cin, cout], `${label}.weight`),
+      gpu.upload(bias ?? new Float32Array(cout), [cout], `${label}.bias`),
+      cout, cin, kh, kw,
+    );
+  }
+
+  release(): void {
+    this.w.release();
+    this.bias.release();
+  }
+}
+
+export function conv2dOutputSize(h: number, w: number, k: Conv2dWeight, stride: number, [pt, pb, pl, pr]: readonly number[]): [number, number] {
+  return [Math.floor((h + pt + pb - k.kh) / stride) + 1, Math.floor((w + pl + pr - k.kw) / stride) + 1];
+}
+
+/** x [N, H, W, Cin] -> y [N, Hout, Wout, Cout]. */
+export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions = {}, label = 'conv2d'): Tensor {
+  const [n, h, w, cin] = x.shape;
+  if (x.shape.length !== 4 || cin !== k.cin) throw new Error(`${label}: input [${x.shape}] (NHWC) does not have the weight's ${k.cin} input channels`);
+  const stride = opts.stride ?? 1;
+  const pad = opts.padding ?? [0, 0, 0, 0];
+  const [hout, wout] = conv2dOutputSize(h, w, k, stride, pad);
+  if (hout < 1 || wout < 1) throw new Error(`${label}: input ${h}x${w} is smaller than the ${k.kh}x${k.kw} kernel`);
+  const y = gpu.empty([n, hout, wout, k.cout], label);
+  const kernel = variants[opts.variant ?? defaultConvVariant(gpu)];
+  if (!kernel) throw new Error(`${label}: conv variant ${opts.variant} is not available`);
+  const pipeline = kernel.pipeline(gpu);
+
+  // Output rows are (n, oh) flattened; a band of them reads input rows from the first row's top halo
+  // to the last row's bottom halo (clipped to the image; rows in the padding are never read).
+  const inRow = (r: number, edge: 0 | 1) => {
+    const b = Math.floor(r / hout);
+    const ih = (r % hout) * stride - pad[0] + (edge ? k.kh - 1 : 0);
+    return b * h + Math.min(h - 1, Math.max(0, ih)) + edge;
+  };
+  const ranges = (r0: number, r1: number): Range[] => [
+    [inRow(r0, 0) * w * cin, inRow(r1 - 1, 1) * w * cin],
+    [r0 * wout * k.cout, r1 * wout * k.cout],
+  ];
+  const bands = planBands(gpu, n * hout, ranges, `${label} [${x.shape}] -> [${y.shape}]`);
+  gpu.op(`${label} [${x.shape}]->[${y.shape}] k${k.kh}x${k.kw}s${stride}`, (pass) => {
+    for (const { r0, r1 } of bands) {
+      const [inR, outR] = ranges(r0, r1);
+      const xb = gpu.bind(x, inR[0], inR[1]);
+      const yb = gpu.bind(y, outR[0], outR[1]);
+      const m = (r1 - r0) * wout;
+      const params = packParams([h, w, cin, hout, wout, k.cout, k.kh, k.kw, stride, pad[0], pad[2], k.kh * k.kw * cin, r0 * wout, m, xb.base, yb.base]);
+      const groups = Math.ceil(m / kernel.tileM) * Math.ceil(k.cout / kernel.tileN);
+      gpu.dispatch(pass, pipeline, params, [xb.binding, gpu.bindWhole(k.w), gpu.bindWhole(k.bias), yb.binding], groups);
+    }
+  });
+  return y;
+}
+
