@@ -4,6 +4,14 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw, type Tensor } from '../gpu/tensor.js';
 import { conv2d, Conv2dWeight } from '../kernels/conv2d.js';
+import { avgPool2x2 } from '../kernels/avg_pool.js';
+import { concatChannels } from '../kernels/concat.js';
+import { silu } from '../kernels/elementwise.js';
+import { groupNorm } from '../kernels/group_norm.js';
+import { linear, LinearWeight } from '../kernels/linear.js';
+import { upsampleNearest } from '../kernels/upsample.js';
+import { ResnetBlock2D } from '../models/resnet.js';
+import { ParamLoader } from '../models/params.js';
 
 export interface CaseTensor {
   shape: number[];
@@ -53,7 +61,92 @@ async function convOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>):
   return readNchw(y);
 }
 
+async function groupNormOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>, siluAfter = false): Promise<Float32Array> {
+  const x = uploadNchw(gpu, t, 'input');
+  const c = x.shape[3];
+  const w = gpu.upload(f32(t, 'weight'), [c], 'weight');
+  const b = gpu.upload(f32(t, 'bias'), [c], 'bias');
+  const y = groupNorm(gpu, x, w, b, { groups: params.num_groups as number, eps: params.eps as number, silu: siluAfter || params.silu_after === true });
+  for (const r of [x, w, b]) r.release();
+  return readNchw(y);
+}
+
+/** Runs f on the uploaded input and reads the result back as NCHW. */
+async function unary(gpu: Gpu, t: CaseInputs, f: (x: Tensor) => Tensor): Promise<Float32Array> {
+  const x = uploadNchw(gpu, t, 'input');
+  const y = f(x);
+  x.release();
+  return readNchw(y);
+}
+
+async function linearOp(gpu: Gpu, t: CaseInputs): Promise<Float32Array> {
+  const x = need(t, 'input');
+  const w = need(t, 'weight');
+  const xt = gpu.upload(f32(t, 'input'), x.shape, 'input');
+  const l = LinearWeight.fromTorch(gpu, f32(t, 'weight'), w.shape, t.has('bias') ? f32(t, 'bias') : null);
+  const y = linear(gpu, xt, l);
+  xt.release();
+  l.release();
+  const out = await y.read();
+  y.release();
+  return out;
+}
+
+async function resnetOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>): Promise<Float32Array> {
+  const p = ParamLoader.fromMap(t, 'resnet case', (n) => n === 'input' || n === 'temb' || n === 'expected');
+  const ctx = { gpu };
+  const block = new ResnetBlock2D(ctx, p, {
+    inChannels: params.in_channels as number,
+    outChannels: params.out_channels as number,
+    groups: params.groups as number,
+    eps: params.eps as number,
+    tembChannels: (params.temb_channels as number | null) ?? undefined,
+    up: params.up === true,
+    down: params.down === true,
+    outputScaleFactor: params.output_scale_factor as number,
+  });
+  p.finish();
+  const x = uploadNchw(gpu, t, 'input');
+  let temb: Tensor | undefined;
+  if (t.has('temb')) {
+    const raw = gpu.upload(f32(t, 'temb'), need(t, 'temb').shape, 'temb');
+    temb = silu(gpu, raw);
+    raw.release();
+  }
+  const y = block.forward(ctx, x, temb);
+  x.release();
+  temb?.release();
+  block.release();
+  return readNchw(y);
+}
+
 export const KERNEL_OPS: Record<string, KernelOp> = {
   conv2d: convOp,
   downsample2d_conv: convOp,
+  group_norm: (gpu, t, params) => groupNormOp(gpu, t, params),
+  group_norm_silu: (gpu, t, params) => groupNormOp(gpu, t, params, true),
+  silu: (gpu, t) => unary(gpu, t, (x) => silu(gpu, x)),
+  linear: linearOp,
+  upsample_nearest: (gpu, t, params) => unary(gpu, t, (x) => upsampleNearest(gpu, x, params.scale_factor as number)),
+  avg_pool2d: (gpu, t) => unary(gpu, t, (x) => avgPool2x2(gpu, x)),
+  upsample2d_conv: async (gpu, t) => {
+    const w = convWeight(gpu, t, '');
+    const out = await unary(gpu, t, (x) => {
+      const up = upsampleNearest(gpu, x, 2);
+      const y = conv2d(gpu, up, w, { padding: [1, 1, 1, 1] });
+      up.release();
+      return y;
+    });
+    w.release();
+    return out;
+  },
+  concat: async (gpu, t) => {
+    const a = uploadNchw(gpu, t, 'input0');
+    const b = uploadNchw(gpu, t, 'input1');
+    const y = concatChannels(gpu, a, b);
+    a.release();
+    b.release();
+    return readNchw(y);
+  },
+  resnet_block2d: resnetOp,
 };

@@ -35,6 +35,16 @@ export class Tensor {
     return this.gpu.readBuffer(this.buffer, this.byteLength);
   }
 
+  /**
+   * The same buffer seen with another shape of the same size. A view shares ownership: release the
+   * view or the original, not both.
+   */
+  reshape(shape: readonly number[], label = this.label): Tensor {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n !== this.size) throw new Error(`reshape ${this}: [${shape}] has ${n} elements, not ${this.size}`);
+    return new Tensor(this.gpu, this.buffer, shape, this.dtype, label);
+  }
+
   /** Returns the buffer to the gpu's pool. The tensor must not be used afterwards. */
   release(): void {
     if (this.released) return;

@@ -1,0 +1,48 @@
+// Channel concatenation, NHWC: y[.., 0:Ca] = a, y[.., Ca:Ca+Cb] = b (torch.cat([a, b], dim=1); the
+// UNet's up path concatenates the hidden state first, then the skip). A pure copy: bit-exact.
+// One invocation per output element, in bands of pixels.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { planBands, type Range } from '../gpu/bands.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+
+const wgsl = () => /* wgsl */ `
+struct Params { Ca: u32, Cb: u32, e0: u32, count: u32, aBase: u32, bBase: u32, outBase: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+${LINEAR_WORKGROUP}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_workgroup(wid, nwg) * 256u + lid;
+  if (i >= p.count) { return; }
+  let e = p.e0 + i;
+  let C = p.Ca + p.Cb;
+  let pix = e / C;
+  let c = e % C;
+  if (c < p.Ca) { y[e - p.outBase] = a[pix * p.Ca + c - p.aBase]; }
+  else { y[e - p.outBase] = b[pix * p.Cb + c - p.Ca - p.bBase]; }
+}`;
+
+/** a [N, H, W, Ca], b [N, H, W, Cb] -> [N, H, W, Ca + Cb]. */
+export function concatChannels(gpu: Gpu, a: Tensor, b: Tensor, label = 'concat'): Tensor {
+  const [n, h, w, ca] = a.shape;
+  const cb = b.shape[3];
+  if (b.shape[0] !== n || b.shape[1] !== h || b.shape[2] !== w)
+    throw new Error(`${label}: [${a.shape}] and [${b.shape}] differ outside the channel axis`);
+  const y = gpu.empty([n, h, w, ca + cb], label);
+  const ranges = (p0: number, p1: number): Range[] => [[p0 * ca, p1 * ca], [p0 * cb, p1 * cb], [p0 * (ca + cb), p1 * (ca + cb)]];
+  const bands = planBands(gpu, n * h * w, ranges, `${label} [${a.shape}]+[${b.shape}]`);
+  const pipe = gpu.pipeline('concat', wgsl);
+  gpu.op(`${label} [${a.shape}]+[${b.shape}]`, (pass) => {
+    for (const { r0, r1 } of bands) {
+      const [ar, br, yr] = ranges(r0, r1);
+      const [ab, bb, yb] = [gpu.bind(a, ar[0], ar[1]), gpu.bind(b, br[0], br[1]), gpu.bind(y, yr[0], yr[1])];
+      const count = yr[1] - yr[0];
+      gpu.dispatch(pass, pipe, packParams([ca, cb, yr[0], count, ab.base, bb.base, yb.base]), [ab.binding, bb.binding, yb.binding], Math.ceil(count / 256));
+    }
+  });
+  return y;
+}

@@ -1,0 +1,67 @@
+// Elementwise ops over same-shaped tensors: silu, and the residual add (a + b) / scale.
+//
+//   silu(x) = x * sigmoid(x) = x / (1 + exp(-x))
+//   add(a, b, s) = (a + b) / s          (ResnetBlock2D: output_scale_factor; Attention: rescale_output_factor)
+//
+// Layout does not matter (flat index). One invocation per 4 elements in workgroups of 256; tensors
+// larger than a binding are split into flat bands (gpu/bands.ts), so results are identical.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { planBands } from '../gpu/bands.js';
+import { sameShape, type Tensor } from '../gpu/tensor.js';
+import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+
+const PER_GROUP = 1024; // 256 invocations x 4 elements
+
+/** WGSL for silu that is exact at the extremes: exp(-x) overflows to inf for x < -88.7, giving -0. */
+export const SILU_WGSL = /* wgsl */ `
+fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+`;
+
+function flatKernel(nInputs: number, expr: string): string {
+  const inputs = Array.from({ length: nInputs }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<f32>;`).join('\n');
+  return /* wgsl */ `
+struct Params { count: u32, base: u32, scale: f32 }   // elements in this band, its first element, op scalar
+@group(0) @binding(0) var<uniform> p: Params;
+${inputs}
+@group(0) @binding(${nInputs + 1}) var<storage, read_write> out: array<f32>;
+${SILU_WGSL}
+${LINEAR_WORKGROUP}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let first = linear_workgroup(wid, nwg) * ${PER_GROUP}u + lid;
+  for (var j = 0u; j < 4u; j++) {
+    let i = first + j * 256u;        // index within the band
+    if (i >= p.count) { return; }
+    let a = in0[i]; ${nInputs > 1 ? 'let b = in1[i];' : ''}
+    out[i] = ${expr};
+  }
+}`;
+}
+
+/** Runs `expr` over every element; all bindings of a band share one offset (same shapes). */
+function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: number, label: string): Tensor {
+  const shape = inputs[0].shape;
+  for (const t of inputs) if (!sameShape(t.shape, shape)) throw new Error(`${label}: shapes [${shape}] and [${t.shape}] differ`);
+  const out = gpu.empty(shape, label);
+  const align = gpu.storageAlign / 4;
+  // Band starts are multiples of the offset alignment, so every binding starts exactly at its band.
+  const bands = planBands(gpu, out.size, (r0, r1) => [[r0, r1]], label, align);
+  const pipeline = gpu.pipeline(`elementwise.${key}`, () => flatKernel(inputs.length, expr));
+  gpu.op(`${label} [${shape}]`, (pass) => {
+    for (const { r0, r1 } of bands) {
+      const bindings = [...inputs, out].map((t) => gpu.bind(t, r0, r1).binding);
+      gpu.dispatch(pass, pipeline, packParams([r1 - r0, r0, { f32: scale }]), bindings, Math.ceil((r1 - r0) / PER_GROUP));
+    }
+  });
+  return out;
+}
+
+export function silu(gpu: Gpu, x: Tensor, label = 'silu'): Tensor {
+  return flatOp(gpu, 'silu', 'silu(a)', [x], 1, label);
+}
+
+/** (a + b) / scale, the residual connection. */
+export function add(gpu: Gpu, a: Tensor, b: Tensor, scale = 1, label = 'add'): Tensor {
+  return flatOp(gpu, scale === 1 ? 'add' : 'add_div', scale === 1 ? 'a + b' : '(a + b) / p.scale', [a, b], scale, label);
+}

@@ -1,0 +1,23 @@
+// What a forward pass carries besides tensors: the GPU, and optional activation taps.
+//
+// Taps: when `taps` is set, every module's output is copied (on the GPU, in the same command stream)
+// into a tensor stored under its diffusers path (`decoder.mid_block`, ...). The caller reads and
+// releases them. When unset, `emit` does nothing: no copy, no cost.
+
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+
+export interface RunContext {
+  gpu: Gpu;
+  taps?: Map<string, Tensor>;
+  /** Only these paths are kept (default: all). */
+  tapFilter?: (path: string) => boolean;
+}
+
+export function emit(ctx: RunContext, path: string, t: Tensor): void {
+  if (!ctx.taps || (ctx.tapFilter && !ctx.tapFilter(path))) return;
+  const copy = ctx.gpu.empty(t.shape, path);
+  ctx.gpu.commandEncoder().copyBufferToBuffer(t.buffer, 0, copy.buffer, 0, t.byteLength);
+  ctx.taps.get(path)?.release();
+  ctx.taps.set(path, copy);
+}

@@ -1,0 +1,53 @@
+// The leaf modules (torch.nn.Conv2d, GroupNorm, Linear, Embedding) as parameter holders whose
+// `forward` is one kernel call. Blocks are built from these, with diffusers' field names.
+
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { conv2d, Conv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
+import { groupNorm } from '../kernels/group_norm.js';
+import { linear, LinearWeight } from '../kernels/linear.js';
+import type { ParamLoader } from './params.js';
+
+export class Conv2d {
+  readonly weight: Conv2dWeight;
+  constructor(gpu: Gpu, p: ParamLoader, cin: number, cout: number, k: number, readonly opts: Conv2dOptions = {}) {
+    const w = p.take('weight', [cout, cin, k, k]);
+    this.weight = Conv2dWeight.fromTorch(gpu, w, [cout, cin, k, k], p.take('bias', [cout]), p.prefix.slice(0, -1));
+  }
+  forward(gpu: Gpu, x: Tensor, label: string): Tensor {
+    return conv2d(gpu, x, this.weight, this.opts, label);
+  }
+  release(): void {
+    this.weight.release();
+  }
+}
+
+export class GroupNorm {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  constructor(gpu: Gpu, p: ParamLoader, readonly channels: number, readonly groups: number, readonly eps: number) {
+    const name = p.prefix.slice(0, -1);
+    this.weight = gpu.upload(p.take('weight', [channels]), [channels], `${name}.weight`);
+    this.bias = gpu.upload(p.take('bias', [channels]), [channels], `${name}.bias`);
+  }
+  forward(gpu: Gpu, x: Tensor, label: string, opts: { silu?: boolean; scaleShift?: Tensor } = {}): Tensor {
+    return groupNorm(gpu, x, this.weight, this.bias, { groups: this.groups, eps: this.eps, ...opts }, label);
+  }
+  release(): void {
+    this.weight.release();
+    this.bias.release();
+  }
+}
+
+export class Linear {
+  readonly weight: LinearWeight;
+  constructor(gpu: Gpu, p: ParamLoader, inF: number, outF: number) {
+    this.weight = LinearWeight.fromTorch(gpu, p.take('weight', [outF, inF]), [outF, inF], p.take('bias', [outF]), p.prefix.slice(0, -1));
+  }
+  forward(gpu: Gpu, x: Tensor, label: string): Tensor {
+    return linear(gpu, x, this.weight, label);
+  }
+  release(): void {
+    this.weight.release();
+  }
+}

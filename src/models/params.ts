@@ -1,0 +1,78 @@
+// Loading parameters by their diffusers names. Each block takes a ParamLoader scoped to its own path
+// (`decoder.up_blocks.0.resnets.1.`), so a block's fields are read with the same names as in the
+// PyTorch module and the checkpoint. Problems are collected, not thrown one at a time: `finish()`
+// raises one error listing every missing, unexpected and wrong-shape tensor with the expected shape.
+
+export interface ParamEntry {
+  shape: readonly number[];
+  /** Reads the values as float32 (converting F16/BF16); called once per tensor, when it is needed. */
+  read(): Float32Array;
+}
+
+export type ParamSource = (name: string) => ParamEntry | undefined;
+
+interface LoaderState {
+  source: ParamSource;
+  names: Set<string>;
+  consumed: Set<string>;
+  problems: string[];
+  what: string;
+}
+
+export class ParamLoader {
+  private constructor(private readonly s: LoaderState, readonly prefix: string) {}
+
+  /** `names`: every tensor in the source, to report those no module consumed. */
+  static from(source: ParamSource, names: Iterable<string>, what: string): ParamLoader {
+    return new ParamLoader({ source, names: new Set(names), consumed: new Set(), problems: [], what }, '');
+  }
+
+  /** From an in-memory map (kernel cases, tests). */
+  static fromMap(map: Map<string, { shape: readonly number[]; data: Float32Array | Int32Array }>, what: string, ignore: (n: string) => boolean = () => false): ParamLoader {
+    const names = [...map.keys()].filter((n) => !ignore(n));
+    return ParamLoader.from(
+      (n) => {
+        const t = map.get(n);
+        return t && { shape: t.shape, read: () => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)) };
+      },
+      names,
+      what,
+    );
+  }
+
+  sub(name: string | number): ParamLoader {
+    return new ParamLoader(this.s, `${this.prefix}${name}.`);
+  }
+
+  has(name: string): boolean {
+    return this.s.source(this.prefix + name) !== undefined;
+  }
+
+  /** The tensor `name` (relative to this scope), which must have `shape`. Zeros (and a recorded problem) otherwise. */
+  take(name: string, shape: readonly number[]): Float32Array {
+    const full = this.prefix + name;
+    const e = this.s.source(full);
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (!e) {
+      this.s.problems.push(`missing: ${full} [${shape}]`);
+      return new Float32Array(n);
+    }
+    this.s.consumed.add(full);
+    if (e.shape.length !== shape.length || e.shape.some((v, i) => v !== shape[i])) {
+      this.s.problems.push(`wrong shape: ${full} is [${e.shape}], expected [${shape}]`);
+      return new Float32Array(n);
+    }
+    return e.read();
+  }
+
+  /** Throws one error listing every problem, including tensors no module consumed. */
+  finish(): void {
+    const unexpected = [...this.s.names].filter((n) => !this.s.consumed.has(n)).map((n) => `unexpected: ${n}`);
+    const all = [...this.s.problems, ...unexpected];
+    if (all.length) throw new Error(`${this.s.what}: ${all.length} parameter problem(s):\n  ${all.join('\n  ')}`);
+  }
+
+  get consumedCount(): number {
+    return this.s.consumed.size;
+  }
+}
