@@ -6,7 +6,12 @@ import { nchwToNhwc, nhwcToNchw, type Tensor } from '../gpu/tensor.js';
 import { conv2d, Conv2dWeight } from '../kernels/conv2d.js';
 import { avgPool2x2 } from '../kernels/avg_pool.js';
 import { concatChannels } from '../kernels/concat.js';
-import { silu } from '../kernels/elementwise.js';
+import { axpby, silu } from '../kernels/elementwise.js';
+import { latentNormalize } from '../kernels/latent_norm.js';
+import { Attention } from '../models/attention.js';
+import { LearnedTimeProj, TimestepEmbedding } from '../models/embeddings.js';
+import { consistencySchedule } from '../models/schedule.js';
+import { CONSISTENCY_LATENT } from '../models/consistency_constants.js';
 import { groupNorm } from '../kernels/group_norm.js';
 import { linear, LinearWeight } from '../kernels/linear.js';
 import { upsampleNearest } from '../kernels/upsample.js';
@@ -120,6 +125,63 @@ async function resnetOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>
   return readNchw(y);
 }
 
+async function attentionOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>): Promise<Float32Array> {
+  const p = ParamLoader.fromMap(t, 'attention case', (n) => n === 'input' || n === 'expected' || n.startsWith('inter.'));
+  const ctx = { gpu };
+  const attn = new Attention(ctx, p, {
+    channels: params.channels as number,
+    groups: params.group_norm_groups as number,
+    eps: params.group_norm_eps as number,
+    rescaleOutputFactor: params.rescale_output_factor as number,
+  });
+  p.finish();
+  const out = await unary(gpu, t, (x) => attn.forward(ctx, x));
+  attn.release();
+  return out;
+}
+
+async function timeEmbeddingOp(gpu: Gpu, t: CaseInputs, learned: boolean): Promise<Float32Array> {
+  const ctx = { gpu };
+  const p = ParamLoader.fromMap(t, 'time embedding case', (n) => n === 'input' || n === 'timesteps' || n === 'expected');
+  const mlp = learned ? p.sub('time_embedding') : p;
+  const w1 = need(t, learned ? 'time_embedding.linear_1.weight' : 'linear_1.weight').shape;
+  const temb = new TimestepEmbedding(ctx, mlp, w1[1], w1[0]);
+  let x: Tensor;
+  let proj: LearnedTimeProj | undefined;
+  if (learned) {
+    proj = new LearnedTimeProj(ctx, p.sub('time_proj'), need(t, 'time_proj.weight').shape[0], w1[1]);
+    x = proj.forward(ctx, Array.from(need(t, 'timesteps').data));
+  } else {
+    x = gpu.upload(f32(t, 'input'), need(t, 'input').shape, 'input');
+  }
+  p.finish();
+  const y = temb.forward(ctx, x);
+  x.release();
+  temb.release();
+  proj?.release();
+  const out = await y.read();
+  y.release();
+  return out;
+}
+
+async function schedulerStepOp(gpu: Gpu, t: CaseInputs, params: Record<string, unknown>): Promise<Float32Array> {
+  const s = consistencySchedule();
+  const step = params.t as number;
+  const next = params.next_t as number | null;
+  const [out, sample] = [uploadNchw(gpu, t, 'model_output'), uploadNchw(gpu, t, 'sample')];
+  let x = axpby(gpu, s.cOut[step], out, s.cSkip[step], sample, 'x0');
+  if (next !== null) {
+    const noise = uploadNchw(gpu, t, 'noise');
+    const prev = axpby(gpu, s.sqrtAlphasCumprod[next], x, s.sqrtOneMinusAlphasCumprod[next], noise, 'x_prev');
+    noise.release();
+    x.release();
+    x = prev;
+  }
+  out.release();
+  sample.release();
+  return readNchw(x);
+}
+
 export const KERNEL_OPS: Record<string, KernelOp> = {
   conv2d: convOp,
   downsample2d_conv: convOp,
@@ -149,4 +211,17 @@ export const KERNEL_OPS: Record<string, KernelOp> = {
     return readNchw(y);
   },
   resnet_block2d: resnetOp,
+  vae_attention: attentionOp,
+  timestep_embedding_mlp: (gpu, t) => timeEmbeddingOp(gpu, t, false),
+  timestep_embedding_learned: (gpu, t) => timeEmbeddingOp(gpu, t, true),
+  consistency_latent_prep: (gpu, t, params) =>
+    unary(gpu, t, (z) => {
+      const means = (params.means as number[] | undefined) ?? CONSISTENCY_LATENT.means;
+      const stds = (params.stds as number[] | undefined) ?? CONSISTENCY_LATENT.stds;
+      const normed = latentNormalize(gpu, z, (params.scaling_factor as number | undefined) ?? CONSISTENCY_LATENT.scalingFactor, means, stds);
+      const up = upsampleNearest(gpu, normed, 8);
+      normed.release();
+      return up;
+    }),
+  consistency_scheduler_step: schedulerStepOp,
 };

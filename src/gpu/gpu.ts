@@ -115,7 +115,12 @@ export class Gpu {
     });
     const info = adapter.info;
     const name = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s).join(' ') || 'unknown adapter';
-    return new Gpu(device, name, opts);
+    try {
+      return new Gpu(device, name, opts);
+    } catch (e) {
+      device.destroy();
+      throw e;
+    }
   }
 
   /** In Node: Dawn through the `webgpu` package. In a browser: navigator.gpu. */
@@ -188,8 +193,11 @@ export class Gpu {
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
       const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });
-      record(pass);
-      pass.end();
+      try {
+        record(pass);
+      } finally {
+        pass.end(); // keep the encoder usable when recording throws (e.g. a bad shape)
+      }
     });
   }
 

@@ -2,6 +2,7 @@
 //
 //   silu(x) = x * sigmoid(x) = x / (1 + exp(-x))
 //   add(a, b, s) = (a + b) / s          (ResnetBlock2D: output_scale_factor; Attention: rescale_output_factor)
+//   axpby(a, x, b, y) = a*x + b*y, scale(a, x) = a*x   (the consistency sampler's steps)
 //
 // Layout does not matter (flat index). One invocation per 4 elements in workgroups of 256; tensors
 // larger than a binding are split into flat bands (gpu/bands.ts), so results are identical.
@@ -21,7 +22,7 @@ fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
 function flatKernel(nInputs: number, expr: string): string {
   const inputs = Array.from({ length: nInputs }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<f32>;`).join('\n');
   return /* wgsl */ `
-struct Params { count: u32, base: u32, scale: f32 }   // elements in this band, its first element, op scalar
+struct Params { count: u32, base: u32, scale: f32, scale2: f32 }   // elements in this band, its first element, op scalars
 @group(0) @binding(0) var<uniform> p: Params;
 ${inputs}
 @group(0) @binding(${nInputs + 1}) var<storage, read_write> out: array<f32>;
@@ -40,7 +41,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 
 /** Runs `expr` over every element; all bindings of a band share one offset (same shapes). */
-function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: number, label: string): Tensor {
+function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: number, label: string, scale2 = 0): Tensor {
   const shape = inputs[0].shape;
   for (const t of inputs) if (!sameShape(t.shape, shape)) throw new Error(`${label}: shapes [${shape}] and [${t.shape}] differ`);
   const out = gpu.empty(shape, label);
@@ -51,7 +52,7 @@ function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: nu
   gpu.op(`${label} [${shape}]`, (pass) => {
     for (const { r0, r1 } of bands) {
       const bindings = [...inputs, out].map((t) => gpu.bind(t, r0, r1).binding);
-      gpu.dispatch(pass, pipeline, packParams([r1 - r0, r0, { f32: scale }]), bindings, Math.ceil((r1 - r0) / PER_GROUP));
+      gpu.dispatch(pass, pipeline, packParams([r1 - r0, r0, { f32: scale }, { f32: scale2 }]), bindings, Math.ceil((r1 - r0) / PER_GROUP));
     }
   });
   return out;
@@ -64,4 +65,14 @@ export function silu(gpu: Gpu, x: Tensor, label = 'silu'): Tensor {
 /** (a + b) / scale, the residual connection. */
 export function add(gpu: Gpu, a: Tensor, b: Tensor, scale = 1, label = 'add'): Tensor {
   return flatOp(gpu, scale === 1 ? 'add' : 'add_div', scale === 1 ? 'a + b' : '(a + b) / p.scale', [a, b], scale, label);
+}
+
+/** a*x + b*y with host scalars (the consistency scheduler's x0 and re-noising steps). */
+export function axpby(gpu: Gpu, a: number, x: Tensor, b: number, y: Tensor, label = 'axpby'): Tensor {
+  return flatOp(gpu, 'axpby', 'p.scale * a + p.scale2 * b', [x, y], a, label, b);
+}
+
+/** a*x with a host scalar. */
+export function scale(gpu: Gpu, a: number, x: Tensor, label = 'scale'): Tensor {
+  return flatOp(gpu, 'scale', 'p.scale * a', [x], a, label);
 }

@@ -21,7 +21,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let r = linear_workgroup(wid, nwg);
   if (r >= p.rows) { return; }
   let base = r * p.cols;
-  var m = -3.4028235e38;
+  var m = bitcast<f32>(0xff7fffffu); // -FLT_MAX
   for (var j = lid; j < p.cols; j += 256u) { m = max(m, s[base + j]); }
   red[lid] = m;
   workgroupBarrier();
@@ -37,10 +37,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var j = lid; j < p.cols; j += 256u) { s[base + j] = exp(s[base + j] - m) * inv; }
 }`;
 
-/** In place over a [rows, cols] tensor (rows = all leading dims). */
-export function softmaxRows(gpu: Gpu, s: Tensor, label = 'softmax'): void {
+/** In place over the first `rows` rows of a [rows, cols] tensor (default: all leading dims). */
+export function softmaxRows(gpu: Gpu, s: Tensor, label = 'softmax', rows = s.size / s.shape[s.shape.length - 1]): void {
   const cols = s.shape[s.shape.length - 1];
-  const rows = s.size / cols;
   const pipe = gpu.pipeline('softmax', wgsl);
-  gpu.op(`${label} [${s.shape}]`, (pass) => gpu.dispatch(pass, pipe, packParams([rows, cols]), [gpu.bind(s).binding], rows));
+  gpu.op(`${label} [${s.shape}]`, (pass) => gpu.dispatch(pass, pipe, packParams([rows, cols]), [gpu.bind(s, 0, rows * cols).binding], rows));
 }

@@ -1,0 +1,103 @@
+// The VAE mid-block self-attention: diffusers' Attention as UNetMidBlock2D builds it for
+// AutoencoderKL (1 head, dim_head = C, group norm, residual), processor AttnProcessor.
+// Mirrors diffusers 0.27.2 src/diffusers/models/attention_processor.py, AttnProcessor.__call__:
+//
+//   t = group_norm(x) viewed as tokens [N, HW, C]            (token index h*W + w)
+//   q, k, v = t·Wqᵀ + bq, t·Wkᵀ + bk, t·Wvᵀ + bv               (one fused GEMM: [HW, C] x [C, 3C])
+//   p = softmax(q·kᵀ / √C) over keys
+//   y = ((p·v)·Woᵀ + bo + x) / rescale_output_factor
+//
+// Memory: the score matrix is HW x HW per image (64 MiB at a 64x64 latent, 1 GiB at 128x128), so it is
+// computed in chunks of query rows, each a GEMM, a row softmax and a GEMM, sized by `scoreBytes`
+// (default 32 MiB, never above the binding limit). The result does not depend on the chunking.
+
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { add } from '../kernels/elementwise.js';
+import { LinearWeight, linear } from '../kernels/linear.js';
+import { matmul } from '../kernels/matmul.js';
+import { softmaxRows } from '../kernels/softmax.js';
+import { emit, type RunContext } from './context.js';
+import { GroupNorm, Linear } from './layers.js';
+import type { ParamLoader } from './params.js';
+
+export interface AttentionConfig {
+  channels: number;
+  groups: number;
+  eps: number;
+  rescaleOutputFactor?: number;
+}
+
+/** Bytes of one score chunk (rows x HW floats); exported so tests can force small chunks. */
+export const attentionLimits = { scoreBytes: 32 * 1024 * 1024 };
+
+export class Attention {
+  readonly path: string;
+  readonly group_norm: GroupNorm;
+  /** to_q, to_k, to_v stacked into one [3C, C] projection. */
+  readonly to_qkv: LinearWeight;
+  readonly to_out: Linear;
+
+  constructor(ctx: RunContext, p: ParamLoader, readonly cfg: AttentionConfig) {
+    const { gpu } = ctx;
+    const c = cfg.channels;
+    this.path = p.prefix.slice(0, -1);
+    this.group_norm = new GroupNorm(gpu, p.sub('group_norm'), c, cfg.groups, cfg.eps);
+    const w = new Float32Array(3 * c * c);
+    const b = new Float32Array(3 * c);
+    ['to_q', 'to_k', 'to_v'].forEach((name, i) => {
+      w.set(p.sub(name).take('weight', [c, c]), i * c * c);
+      b.set(p.sub(name).take('bias', [c]), i * c);
+    });
+    this.to_qkv = LinearWeight.fromTorch(gpu, w, [3 * c, c], b, `${this.path}.to_qkv`);
+    this.to_out = new Linear(gpu, p.sub('to_out').sub(0), c, c);
+  }
+
+  /** x [N, H, W, C] -> same shape. */
+  forward(ctx: RunContext, x: Tensor): Tensor {
+    const { gpu } = ctx;
+    const L = this.path;
+    const [n, h, w, c] = x.shape;
+    const tokens = h * w;
+    const normed = this.group_norm.forward(gpu, x, `${L}.group_norm`);
+    const qkv = linear(gpu, normed.reshape([n, tokens, c]), this.to_qkv, `${L}.to_qkv`); // [N, HW, 3C]
+    normed.release();
+    const o = gpu.empty([n, tokens, c], `${L}.attn`);
+    const chunk = attentionChunkRows(gpu, tokens);
+    const scores = gpu.empty([chunk, tokens], `${L}.scores`);
+    const scale = 1 / Math.sqrt(c);
+    for (let b = 0; b < n; b++) {
+      const base = b * tokens * 3 * c;
+      const k = { tensor: qkv, offset: base + c, rows: tokens, cols: c, ld: 3 * c };
+      const v = { tensor: qkv, offset: base + 2 * c, rows: tokens, cols: c, ld: 3 * c };
+      for (let t0 = 0; t0 < tokens; t0 += chunk) {
+        const rows = Math.min(chunk, tokens - t0);
+        const q = { tensor: qkv, offset: base + t0 * 3 * c, rows, cols: c, ld: 3 * c };
+        const s = { tensor: scores, offset: 0, rows, cols: tokens, ld: tokens };
+        matmul(gpu, q, k, { transB: true, alpha: scale, out: s, label: `${L}.scores` });
+        softmaxRows(gpu, scores, `${L}.softmax`, rows);
+        matmul(gpu, s, v, { out: { tensor: o, offset: (b * tokens + t0) * c, rows, cols: c, ld: c }, label: `${L}.probs_v` });
+      }
+    }
+    scores.release();
+    qkv.release();
+    const proj = this.to_out.forward(gpu, o, `${L}.to_out.0`);
+    o.release();
+    const y = add(gpu, proj.reshape(x.shape), x, this.cfg.rescaleOutputFactor ?? 1, `${L}.residual`);
+    proj.release();
+    emit(ctx, L, y);
+    return y;
+  }
+
+  release(): void {
+    this.group_norm.release();
+    this.to_qkv.release();
+    this.to_out.release();
+  }
+}
+
+/** Query rows per score chunk: within the score budget and the binding limit. */
+export function attentionChunkRows(gpu: Gpu, tokens: number): number {
+  const bytes = Math.min(attentionLimits.scoreBytes, gpu.maxBindingBytes);
+  return Math.max(1, Math.min(tokens, Math.floor(bytes / (tokens * 4))));
+}

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { Gpu } from '../../src/gpu/gpu.js';
+import { planBands } from '../../src/gpu/bands.js';
+import { sizeClass } from '../../src/gpu/pool.js';
+import { nchwToNhwc, nhwcToNchw } from '../../src/gpu/tensor.js';
+import { softmaxRows } from '../../src/kernels/softmax.js';
+import { silu } from '../../src/kernels/elementwise.js';
+import { useGpu } from '../helpers.js';
+
+const gpu = useGpu();
+
+describe('Gpu runtime', () => {
+  it('reports the adapter, its limits and the features it requested', () => {
+    const g = gpu();
+    expect(g.adapterName.length).toBeGreaterThan(0);
+    expect(g.maxBindingBytes).toBe(g.device.limits.maxStorageBufferBindingSize);
+    expect(g.device.limits.maxBufferSize).toBeGreaterThan(g.device.limits.maxStorageBufferBindingSize);
+    expect(g.features.subgroups).toBe(g.device.features.has('subgroups'));
+  });
+
+  it('refuses a planning limit above the adapter limit', async () => {
+    const huge = gpu().device.limits.maxStorageBufferBindingSize + 1;
+    await expect(Gpu.create({ maxBindingBytes: huge })).rejects.toThrow(/maxBindingBytes .* is above/);
+  });
+
+  it('dispatches grids over 65,535 workgroups (folded into 2D)', async () => {
+    const rows = 70001; // softmax runs one workgroup per row
+    const s = gpu().upload(Float32Array.from({ length: rows * 2 }, (_, i) => (i % 2 ? Math.log(3) : 0)), [rows, 2]);
+    softmaxRows(gpu(), s);
+    const out = await s.read();
+    s.release();
+    expect(out[0]).toBeCloseTo(0.25, 6);
+    expect(out[2 * rows - 1]).toBeCloseTo(0.75, 6); // the last row ran too
+  });
+
+  it('reports GPU errors with the op that caused them', async () => {
+    gpu().pipeline('deliberately-broken-kernel', () => 'this is not wgsl');
+    await expect(gpu().sync()).rejects.toThrow(/deliberately-broken-kernel/);
+  });
+
+  it('reuses pooled buffers: repeated runs do not grow memory', async () => {
+    const g = gpu();
+    const x = g.upload(new Float32Array(4096).fill(1), [1, 8, 8, 64]);
+    const once = async () => {
+      const y = silu(g, x);
+      await y.read();
+      y.release();
+    };
+    await once();
+    const after1 = g.pool.getStats().allocatedBytes;
+    for (let i = 0; i < 5; i++) await once();
+    expect(g.pool.getStats().allocatedBytes).toBe(after1);
+    x.release();
+  });
+
+  it('refuses to use a released tensor', () => {
+    const t = gpu().upload(new Float32Array(4), [4]);
+    t.release();
+    expect(() => gpu().bind(t)).toThrow(/used after release/);
+  });
+});
+
+describe('helpers', () => {
+  it('size classes round up by at most 1/8', () => {
+    for (const b of [1, 255, 257, 1000, 4096, 5000, 1 << 20, (1 << 20) + 1, 123456789]) {
+      const c = sizeClass(b);
+      expect(c).toBeGreaterThanOrEqual(b);
+      expect(c).toBeLessThanOrEqual(Math.max(256, b * 1.125 + 256));
+    }
+  });
+
+  it('NCHW <-> NHWC round trip', () => {
+    const x = Float32Array.from({ length: 2 * 3 * 4 * 5 }, (_, i) => i);
+    const nhwc = nchwToNhwc(x, [2, 3, 4, 5]);
+    expect(nhwc[1]).toBe(20); // (n0, h0, w0, c1) = x[c1 * 20]
+    expect(nhwcToNchw(nhwc, [2, 4, 5, 3])).toEqual(x);
+  });
+
+  it('plans bands that cover every row once and respect the limit', () => {
+    const fake = { storageAlign: 16, maxBindingBytes: 1000 } as Gpu;
+    const bands = planBands(fake, 100, (r0, r1) => [[r0 * 10, r1 * 10]], 'test');
+    expect(bands[0].r0).toBe(0);
+    expect(bands[bands.length - 1].r1).toBe(100);
+    for (let i = 1; i < bands.length; i++) expect(bands[i].r0).toBe(bands[i - 1].r1);
+    for (const b of bands) expect((b.r1 - b.r0) * 40).toBeLessThanOrEqual(1000);
+    expect(() => planBands(fake, 10, (r0, r1) => [[r0 * 400, r1 * 400]], 'wide rows')).toThrow(/wide rows: one row needs more than/);
+  });
+});
