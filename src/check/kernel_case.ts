@@ -4,6 +4,7 @@
 // cases with PyTorch in the same format and check ours.
 
 import type { Gpu } from '../gpu/gpu.js';
+import { maxAbsDiff } from './compare.js';
 import { KERNEL_OPS, type CaseInputs } from './ops.js';
 
 export interface KernelCaseResult {
@@ -20,16 +21,6 @@ export interface CaseFile {
   path: string;
   metadata: Record<string, string>;
   tensors: CaseInputs;
-}
-
-export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d; // NaN anywhere fails the case
-  }
-  return m;
 }
 
 export async function runKernelCase(gpu: Gpu, file: CaseFile): Promise<KernelCaseResult> {

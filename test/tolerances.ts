@@ -1,0 +1,16 @@
+// The tolerances every test judges by, in one place. They come from the reference README's float64
+// study (test/fixtures/reference/README.md, "Float32 error and recommended tolerances"):
+// atol = max(1e-5, 10 x torch's own float32 error). Reference case files carry their own `atol`
+// (the same rule, per case); these are for tests on shapes and models the files do not cover.
+export const TOL = {
+  /** Kernels with |values| <~ 5: torch's own error 0.1-3.4e-6, so 1e-5 to 4e-5. */
+  kernel: 4e-5,
+  /** tiny-vae decoded image and latents. */
+  vaeOutput: 1e-4,
+  /** tiny-vae intermediates (taps). */
+  vaeIntermediate: 2e-4,
+  /** tiny-consistency decoded image and UNet outputs. */
+  consistency: 5e-5,
+  /** nearest upsample, concat: pure copies. */
+  exact: 0,
+};
