@@ -5,12 +5,18 @@ import { parseArgs } from 'node:util';
 import { runKernelCase, type KernelCaseResult } from '../check/kernel_case.js';
 import { Gpu } from '../gpu/gpu.js';
 import { readSafetensors } from '../io/safetensors.js';
+import { firstDivergence, runModelCases, type TensorCheck } from '../check/model_case.js';
+import { loadRunner } from './models.js';
 
 export const CHECK_HELP = `sdvae check CASE.safetensors... [--max-binding-bytes N] [--json]
+sdvae check --model DIR IO.safetensors... [--max-binding-bytes N] [--json]
 
-Runs each kernel case file: reads its op and params from the metadata, runs our kernels on its inputs,
-and compares with its 'expected' tensor at the file's 'atol'. Exits 1 if any case fails or names an
-unknown op.`;
+Kernel case files: reads each file's op and params from its metadata, runs our kernels on its inputs,
+and compares with its 'expected' tensor at the file's 'atol'.
+Model io files (--model): loads the checkpoint in DIR, runs every case listed in the file's 'cases'
+metadata, and compares every expected tensor and tapped module output at its atol; when a case fails,
+the first diverging module is named.
+Exits 1 if anything fails or a case names an unknown op.`;
 
 export function parseByteCount(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -25,6 +31,7 @@ export async function runCheck(argv: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       'max-binding-bytes': { type: 'string' },
+      model: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -36,6 +43,13 @@ export async function runCheck(argv: string[]): Promise<number> {
   if (positionals.length === 0) throw new Error(`check: no case files given\n\n${CHECK_HELP}`);
   const maxBindingBytes = parseByteCount('max-binding-bytes', values['max-binding-bytes']);
   const gpu = await Gpu.create({ maxBindingBytes });
+  if (values.model) {
+    try {
+      return await checkModel(gpu, values.model, positionals, values.json!);
+    } finally {
+      gpu.destroy();
+    }
+  }
   const results: KernelCaseResult[] = [];
   try {
     for (const path of positionals) {
@@ -62,4 +76,31 @@ function formatResult(r: KernelCaseResult): string {
   const status = r.pass ? 'PASS' : 'FAIL';
   if (r.error) return `${status}  ${r.name}  ${r.op || '?'}  error: ${r.error}`;
   return `${status}  ${r.name.padEnd(52)} ${r.op.padEnd(28)} max_abs_err ${r.maxAbsErr.toExponential(2)}  atol ${r.atol.toExponential(1)}`;
+}
+
+async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean): Promise<number> {
+  const runner = await loadRunner(gpu, dir);
+  const all: (TensorCheck & { file: string })[] = [];
+  for (const file of files) {
+    const { metadata, tensors } = readSafetensors(file);
+    const checks = await runModelCases(runner, file, metadata, tensors, (c) => {
+      if (!json) console.log(formatCheck(c));
+    });
+    all.push(...checks.map((c) => ({ ...c, file })));
+  }
+  const failed = all.filter((c) => !c.pass);
+  const diverge = firstDivergence(all);
+  if (json) console.log(JSON.stringify({ adapter: gpu.adapterName, maxBindingBytes: gpu.maxBindingBytes, passed: all.length - failed.length, failed: failed.length, firstDivergence: diverge.map((d) => ({ case: d.case, module: d.name })), checks: all }, null, 2));
+  else {
+    for (const d of diverge) console.log(`case ${d.case}: outputs first diverge at ${d.name} (max_abs_err ${d.maxAbsErr.toExponential(2)} > atol ${d.atol.toExponential(1)})`);
+    console.log(`${all.length - failed.length} passed, ${failed.length} failed`);
+  }
+  return failed.length ? 1 : 0;
+}
+
+function formatCheck(c: TensorCheck): string {
+  const status = c.pass ? 'PASS' : 'FAIL';
+  const what = `${c.case} ${c.kind === 'tap' ? 'tap ' : ''}${c.name}`;
+  if (c.error) return `${status}  ${what}  error: ${c.error}`;
+  return `${status}  ${what.padEnd(56)} max_abs_err ${c.maxAbsErr.toExponential(2)}  atol ${c.atol.toExponential(1)}`;
 }

@@ -19,6 +19,7 @@ import { planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import { tiledConvKernel } from './conv2d.tiled.js';
+import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
 
 export type { ConvKernel };
@@ -33,7 +34,7 @@ export interface Conv2dOptions {
 
 export type ConvVariant = 'tiled' | 'subgroup';
 
-const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel };
+const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel, subgroup: subgroupConvKernel };
 
 export function registerConvVariant(name: ConvVariant, k: ConvKernel): void {
   variants[name] = k;

@@ -76,3 +76,8 @@ export function axpby(gpu: Gpu, a: number, x: Tensor, b: number, y: Tensor, labe
 export function scale(gpu: Gpu, a: number, x: Tensor, label = 'scale'): Tensor {
   return flatOp(gpu, 'scale', 'p.scale * a', [x], a, label);
 }
+
+/** exp(0.5 * clamp(x, -30, 20)): the latent std from its logvar (DiagonalGaussianDistribution). */
+export function expHalfClamped(gpu: Gpu, logvar: Tensor, label = 'std'): Tensor {
+  return flatOp(gpu, 'exp_half_clamped', 'exp(0.5 * clamp(a, -30.0, 20.0))', [logvar], 1, label);
+}

@@ -1,0 +1,27 @@
+// Loading a model folder for the CLI: the model class comes from config.json's _class_name
+// (AutoencoderKL or ConsistencyDecoderVAE); a single .safetensors file is an LDM-layout VAE.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Gpu } from '../gpu/gpu.js';
+import type { CaseRunner } from '../check/model_case.js';
+import { vaeRunner } from '../check/vae_runner.js';
+import { AutoencoderKL } from '../models/autoencoder_kl.js';
+
+export function modelClass(path: string): string {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  if (!statSync(path).isDirectory()) return 'AutoencoderKL';
+  const cfg = join(path, 'config.json');
+  if (!existsSync(cfg)) throw new Error(`${path}: no config.json in this folder`);
+  try {
+    return String(JSON.parse(readFileSync(cfg, 'utf8'))._class_name ?? 'AutoencoderKL');
+  } catch (e) {
+    throw new Error(`${cfg}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+export async function loadRunner(gpu: Gpu, path: string): Promise<CaseRunner> {
+  const cls = modelClass(path);
+  if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
+  throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE)`);
+}
