@@ -9,7 +9,7 @@
 // those with Chan's pairwise formula, and a second kernel merges the per-chunk results the same way.
 //
 // Three kernels:
-//   1. stats:    one workgroup per (chunk of rows of image n, group g) -> (count, mean, M2) partials
+//   1. stats:    one workgroup per (row of image n, group g) -> (count, mean, M2) partials
 //   2. finalize: one invocation per (n, g) merges its chunks -> (mean, 1/sqrt(var + eps))
 //   3. apply:    elementwise, in bands of rows
 // The chunks depend only on the image size, never on the binding limit, so banded and unbanded runs
@@ -122,7 +122,9 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   if (weight.size !== c || bias.size !== c) throw new Error(`${label}: weight/bias must have ${c} values`);
   if (o.scaleShift && o.scaleShift.size !== n * 2 * c) throw new Error(`${label}: scale/shift must be [${n}, ${2 * c}], got [${o.scaleShift.shape}]`);
   const cpg = c / o.groups;
-  const rowsPerChunk = Math.max(1, Math.floor(8192 / (w * cpg)));
+  // One row per chunk: the smallest unit a band can hold, so any binding limit that fits a row works,
+  // and the merge tree (hence every rounding) is the same however the rows are banded.
+  const rowsPerChunk = 1;
   const chunksPerImage = Math.ceil(h / rowsPerChunk);
   const chunks = n * chunksPerImage;
   const rowOf = (chunk: number) => Math.floor(chunk / chunksPerImage) * h + Math.min(h, (chunk % chunksPerImage) * rowsPerChunk);

@@ -7,7 +7,7 @@ import type { Gpu } from '../../src/gpu/gpu.js';
 import { matmul, type MatmulVariant, type MatrixView } from '../../src/kernels/matmul.js';
 import { useGpu } from '../helpers.js';
 
-export function rand(n: number, seed: number): Float32Array {
+function rand(n: number, seed: number): Float32Array {
   let s = seed >>> 0;
   return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31) - 1);
 }
@@ -15,7 +15,7 @@ export function rand(n: number, seed: number): Float32Array {
 interface CpuView { data: Float32Array; offset: number; rows: number; cols: number; ld: number }
 
 /** The reference: C[m, n] = alpha * sum_k A[m, k] * B(k, n) + bias[n], in f64. */
-export function cpuMatmul(a: CpuView, b: CpuView, transB: boolean, alpha: number, bias?: Float32Array): Float64Array {
+function cpuMatmul(a: CpuView, b: CpuView, transB: boolean, alpha: number, bias?: Float32Array): Float64Array {
   const [m, k] = [a.rows, a.cols];
   const n = transB ? b.rows : b.cols;
   const out = new Float64Array(m * n);
@@ -28,7 +28,7 @@ export function cpuMatmul(a: CpuView, b: CpuView, transB: boolean, alpha: number
   return out;
 }
 
-export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel = 1e-5): void {
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, rel = 1e-5): void {
   expect(got.length).toBe(want.length);
   let scale = 1;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]));
@@ -109,3 +109,24 @@ for (const variant of VARIANTS) {
     });
   });
 }
+
+// Under a forced 64 KiB binding limit A and C are processed in several bands of rows; the result must
+// equal the unbanded one exactly (every element is computed by the same code from the same inputs).
+describe('matmul banded by a 64 KiB binding limit', () => {
+  const small = useGpu({ maxBindingBytes: 64 * 1024 });
+  for (const variant of VARIANTS)
+    for (const transB of [false, true])
+      it(`${variant}${transB ? ' transB' : ''}: 300x96x128 equals the unbanded result`, async () => {
+        const g = small();
+        const [m, n, k] = [300, 96, 128]; // A is 150 KiB and C 112 KiB: 3 bands or more
+        const [a, ac] = view(g, m * k + 5, 5, m, k, k, 11);
+        const [b, bc] = transB ? view(g, n * k, 0, n, k, k, 12) : view(g, k * n, 0, k, n, n, 12);
+        const banded = await matmul(g, a, b, { transB, variant }).read();
+        const limit = g.maxBindingBytes;
+        g.maxBindingBytes = g.device.limits.maxStorageBufferBindingSize;
+        const whole = await matmul(g, a, b, { transB, variant }).read();
+        g.maxBindingBytes = limit;
+        expect(banded).toEqual(whole);
+        expectClose(banded, cpuMatmul(ac, bc, transB, 1));
+      });
+});
