@@ -183,15 +183,7 @@ export class AutoencoderKL {
 
   /** image [N, H, W, 3] in [-1, 1] -> the latent distribution. */
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
-    checkImage(image, this.config.in_channels, this.downscale);
-    const moments = this.encoder.forward(ctx, image);
-    const q = this.quant_conv.forward(this.gpu, moments, 'quant_conv'); // [N, h, w, 2L]
-    moments.release();
-    emit(ctx, 'quant_conv', q);
-    const [mean, logvar] = splitChannels(this.gpu, q, this.config.latent_channels);
-    q.release();
-    const std = expHalfClamped(this.gpu, logvar, 'latent_std');
-    return { mean, logvar, std, release: () => [mean, logvar, std].forEach((t) => t.release()) };
+    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale);
   }
 
   /** latent [N, h, w, L] (unscaled) -> image [N, h*f, w*f, 3], roughly in [-1, 1]. */
@@ -209,6 +201,20 @@ export class AutoencoderKL {
   release(): void {
     for (const m of [this.encoder, this.decoder, this.quant_conv, this.post_quant_conv]) m.release();
   }
+}
+
+/** encoder -> quant_conv -> (mean, logvar, std): shared with the consistency decoder's encoder. */
+export function encodeToDistribution(ctx: RunContext, encoder: Encoder, quantConv: Conv2d, image: Tensor, latentChannels: number, downscale: number): LatentDistribution {
+  checkImage(image, encoder.conv_in.weight.cin, downscale);
+  const moments = encoder.forward(ctx, image);
+  const q = quantConv.forward(ctx.gpu, moments, 'quant_conv'); // [N, h, w, 2L]
+  moments.release();
+  emit(ctx, 'quant_conv', q);
+  const mean = sliceChannels(ctx.gpu, q, 0, latentChannels, 'latent_mean');
+  const logvar = sliceChannels(ctx.gpu, q, latentChannels, 2 * latentChannels, 'latent_logvar');
+  q.release();
+  const std = expHalfClamped(ctx.gpu, logvar, 'latent_std');
+  return { mean, logvar, std, release: () => [mean, logvar, std].forEach((t) => t.release()) };
 }
 
 export function checkImage(image: Tensor, channels: number, multiple: number): void {
@@ -235,10 +241,6 @@ function normSiluTapped(ctx: RunContext, norm: GroupNorm, h: Tensor, path: strin
   return y;
 }
 
-/** [N, h, w, 2L] -> mean = channels [0, L), logvar = [L, 2L). */
-function splitChannels(gpu: Gpu, x: Tensor, l: number): [Tensor, Tensor] {
-  return [sliceChannels(gpu, x, 0, l), sliceChannels(gpu, x, l, 2 * l)];
-}
 
 /** A config for a checkpoint that came without config.json (single-file LDM VAEs), read off its shapes. */
 export function inferAutoencoderKLConfig(names: string[], source: ParamSource): Record<string, unknown> {

@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { f32, readNchw, uploadNchw, convWeight } from '../../src/check/ops.js';
-import { maxAbsDiff } from '../../src/check/kernel_case.js';
+import { maxAbsDiff } from '../../src/check/compare.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { conv2d, Conv2dWeight, type ConvVariant } from '../../src/kernels/conv2d.js';
 import { kernelIndex, loadCase, useGpu } from '../helpers.js';
