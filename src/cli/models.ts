@@ -7,6 +7,8 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { CaseRunner } from '../check/model_case.js';
 import { vaeRunner } from '../check/vae_runner.js';
 import { AutoencoderKL } from '../models/autoencoder_kl.js';
+import { consistencyRunner } from '../check/consistency_runner.js';
+import { ConsistencyDecoder } from '../models/consistency_decoder.js';
 
 export function modelClass(path: string): string {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
@@ -23,5 +25,6 @@ export function modelClass(path: string): string {
 export async function loadRunner(gpu: Gpu, path: string): Promise<CaseRunner> {
   const cls = modelClass(path);
   if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
+  if (cls === 'ConsistencyDecoderVAE') return consistencyRunner(await ConsistencyDecoder.load(gpu, path));
   throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE)`);
 }

@@ -81,3 +81,8 @@ export function scale(gpu: Gpu, a: number, x: Tensor, label = 'scale'): Tensor {
 export function expHalfClamped(gpu: Gpu, logvar: Tensor, label = 'std'): Tensor {
   return flatOp(gpu, 'exp_half_clamped', 'exp(0.5 * clamp(a, -30.0, 20.0))', [logvar], 1, label);
 }
+
+/** clamp(x, lo, hi) (OpenAI's sampler clamps x0 to [-1, 1] after every step). */
+export function clampTensor(gpu: Gpu, x: Tensor, lo: number, hi: number, label = 'clamp'): Tensor {
+  return flatOp(gpu, 'clamp', 'clamp(a, p.scale, p.scale2)', [x], lo, label, hi);
+}

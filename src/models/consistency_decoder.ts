@@ -1,0 +1,249 @@
+// OpenAI's consistency decoder, as diffusers 0.27.2 runs it:
+//   src/diffusers/models/autoencoders/consistency_decoder_vae.py   ConsistencyDecoderVAE.decode
+//   src/diffusers/schedulers/scheduling_consistency_decoder.py     ConsistencyDecoderScheduler
+//
+//   z' = nearest_f((z · 0.18215 − means) / stds)              f = 2^(encoder levels − 1) = 8
+//   x  = √(1−ᾱ[t0]) · ε0                                      (init_noise_sigma)
+//   for each step t:
+//     out = UNet(cat([c_in[t] · x, z']), t)[:, :3]
+//     x0  = c_out[t] · out + c_skip[t] · x                    (clamp(x0, −1, 1) with clamp: true, as OpenAI)
+//     x   = √ᾱ[next] · x0 + √(1−ᾱ[next]) · ε_i   unless t is the last step; then the result is x0
+//
+// Timesteps: diffusers supports only [1008, 512]. OpenAI's sampler maps a schedule fraction s to
+// round_up_16(⌊1023·s⌋) capped at 1008; `steps: n` uses the fractions 1, (n−1)/n, ..., 1/n
+// (n=1: [1008], n=2: [1008, 512], n=4: [1008, 768, 512, 256]). The default is 2 steps without clamp,
+// which is what diffusers computes (and the reference checks). OpenAI's original clamps x0 after
+// every step; `clamp: true` does that.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { nchwToNhwc, type Tensor } from '../gpu/tensor.js';
+import { concatChannels } from '../kernels/concat.js';
+import { axpby, clampTensor, scale } from '../kernels/elementwise.js';
+import { latentNormalize } from '../kernels/latent_norm.js';
+import { sliceChannels } from '../kernels/slice.js';
+import { upsampleNearest } from '../kernels/upsample.js';
+import { Encoder, encodeToDistribution, type AutoencoderKLConfig, type LatentDistribution } from './autoencoder_kl.js';
+import { CONSISTENCY_LATENT } from './consistency_constants.js';
+import { emit, type RunContext } from './context.js';
+import { Conv2d } from './layers.js';
+import { ParamLoader } from './params.js';
+import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
+import { TorchGenerator } from './torch_rng.js';
+import { UNet2DModel, type UNet2DConfig } from './unet2d.js';
+
+export interface ConsistencyDecodeOptions {
+  /** Number of steps (OpenAI schedule fractions); default 2. Ignored when `timesteps` is given. */
+  steps?: number;
+  /** Explicit timesteps, e.g. [1008, 512]; each in [0, 1024), strictly decreasing. */
+  timesteps?: number[];
+  /** Seed of the torch-compatible generator: the same seed gives diffusers' noise bit for bit. */
+  seed?: number;
+  /** Explicit noise, one NCHW [N, 3, H, W] array per step, in the order the sampler draws them. */
+  noise?: Float32Array[];
+  /** Clamp x0 to [-1, 1] after every step (OpenAI's original); default false (diffusers). */
+  clamp?: boolean;
+  /** Called as each step is recorded. */
+  onStep?: (step: number, timestep: number, steps: number) => void;
+  /** Taps: module outputs of the first UNet call (`decoder_unet.*`), and the sampler's tensors. */
+  ctx?: RunContext;
+}
+
+export interface ConsistencyDecoderConfig {
+  latent_channels: number;
+  scaling_factor: number;
+  encoder: AutoencoderKLConfig;
+  unet: UNet2DConfig;
+}
+
+/** OpenAI's round_timesteps(arange(1024), 1024, 64, truncate_start=False) at fraction s. */
+export function openaiTimestep(s: number): number {
+  const t = Math.floor(1023 * s);
+  const r = (Math.floor(t / 16) + 1) * 16;
+  return r === 1024 ? 1008 : r;
+}
+
+export function timestepsForSteps(n: number): number[] {
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error(`steps must be an integer from 1 to 64, got ${n}`);
+  const ts = Array.from({ length: n }, (_, i) => openaiTimestep(1 - i / n));
+  if (new Set(ts).size !== n) throw new Error(`${n} steps give repeated timesteps (${ts}); use fewer steps`);
+  return ts;
+}
+
+export class ConsistencyDecoder {
+  readonly encoder: Encoder;
+  readonly quant_conv: Conv2d;
+  readonly decoder_unet: UNet2DModel;
+  readonly schedule: ConsistencySchedule = consistencySchedule();
+
+  constructor(readonly gpu: Gpu, p: ParamLoader, readonly config: ConsistencyDecoderConfig) {
+    const ctx = { gpu };
+    const L = config.latent_channels;
+    this.encoder = new Encoder(ctx, p.sub('encoder'), config.encoder);
+    this.quant_conv = new Conv2d(gpu, p.sub('quant_conv'), 2 * L, 2 * L, 1);
+    this.decoder_unet = new UNet2DModel(ctx, p.sub('decoder_unet'), config.unet);
+  }
+
+  static async load(gpu: Gpu, path: string): Promise<ConsistencyDecoder> {
+    const { openCheckpoint } = await import('../io/weights.js');
+    const ckpt = openCheckpoint(path);
+    try {
+      const config = parseConsistencyConfig(ckpt.config, ckpt.configFile || ckpt.weightsFile);
+      const p = ParamLoader.from(ckpt.source, ckpt.names, ckpt.weightsFile);
+      const model = new ConsistencyDecoder(gpu, p, config);
+      try {
+        p.finish();
+      } catch (e) {
+        model.release();
+        throw e;
+      }
+      await gpu.sync();
+      return model;
+    } finally {
+      ckpt.close();
+    }
+  }
+
+  get scalingFactor(): number {
+    return this.config.scaling_factor;
+  }
+
+  /** Latent upsampling factor 2^(encoder levels − 1): image sides are this multiple of latent sides. */
+  get downscale(): number {
+    return 2 ** (this.config.encoder.block_out_channels.length - 1);
+  }
+
+  encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
+    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale);
+  }
+
+  /** latent [N, h, w, 4] (unscaled, as the encoder gives it) -> image [N, h·f, w·f, 3]. */
+  decode(latent: Tensor, opts: ConsistencyDecodeOptions = {}): Tensor {
+    const gpu = this.gpu;
+    const ctx = opts.ctx ?? { gpu };
+    const [n, h, w, c] = latent.shape;
+    if (latent.shape.length !== 4 || c !== this.config.latent_channels)
+      throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    const timesteps = this.resolveTimesteps(opts);
+    const f = this.downscale;
+    const [H, W] = [h * f, w * f];
+    const noise = this.resolveNoise(opts, timesteps.length, [n, 3, H, W]);
+    const s = this.schedule;
+
+    const normed = latentNormalize(gpu, latent, this.config.scaling_factor, CONSISTENCY_LATENT.means, CONSISTENCY_LATENT.stds);
+    const z = upsampleNearest(gpu, normed, f, 'latent_upsample'); // [N, H, W, 4]
+    normed.release();
+    emit(ctx, 'latent_normalized_upsampled', z);
+
+    let x = scale(gpu, s.sqrtOneMinusAlphasCumprod[timesteps[0]], noise[0], 'x_t_0'); // [N, H, W, 3]
+    noise[0].release();
+    for (let i = 0; i < timesteps.length; i++) {
+      const t = timesteps[i];
+      opts.onStep?.(i, t, timesteps.length);
+      emit(ctx, `x_t_${i}`, x);
+      const xIn = scale(gpu, s.cIn[t], x, 'scale_model_input');
+      const unetIn = concatChannels(gpu, xIn, z, 'unet_input'); // [N, H, W, 7]
+      xIn.release();
+      emit(ctx, `unet_input_${i}`, unetIn);
+      const stepCtx: RunContext = i === 0 ? ctx : { ...ctx, tapFilter: (p) => !p.startsWith('decoder_unet') && (!ctx.tapFilter || ctx.tapFilter(p)) };
+      const out6 = this.decoder_unet.forward(stepCtx, unetIn, t); // [N, H, W, 6]
+      unetIn.release();
+      emit(ctx, `unet_output_${i}`, out6);
+      const out = sliceChannels(gpu, out6, 0, 3, 'unet_output[:3]');
+      out6.release();
+      let x0 = axpby(gpu, s.cOut[t], out, s.cSkip[t], x, 'x0');
+      out.release();
+      x.release();
+      if (opts.clamp) {
+        const clamped = clampTensor(gpu, x0, -1, 1, 'x0.clamp');
+        x0.release();
+        x0 = clamped;
+      }
+      if (i === timesteps.length - 1) {
+        x = x0;
+      } else {
+        const next = timesteps[i + 1];
+        x = axpby(gpu, s.sqrtAlphasCumprod[next], x0, s.sqrtOneMinusAlphasCumprod[next], noise[i + 1], `x_t_${i + 1}`);
+        x0.release();
+        noise[i + 1].release();
+      }
+    }
+    z.release();
+    return x;
+  }
+
+  private resolveTimesteps(opts: ConsistencyDecodeOptions): number[] {
+    const ts = opts.timesteps ?? timestepsForSteps(opts.steps ?? 2);
+    if (ts.length < 1) throw new Error('decode: at least one timestep is needed');
+    ts.forEach((t, i) => {
+      if (!Number.isInteger(t) || t < 0 || t >= this.schedule.cIn.length) throw new Error(`decode: timestep ${t} is not an integer in [0, ${this.schedule.cIn.length})`);
+      if (i && t >= ts[i - 1]) throw new Error(`decode: timesteps must strictly decrease, got [${ts}]`);
+    });
+    return ts;
+  }
+
+  /** One NHWC noise tensor per step: given, or drawn from the torch-compatible generator. */
+  private resolveNoise(opts: ConsistencyDecodeOptions, steps: number, shape: [number, number, number, number]): Tensor[] {
+    if (opts.noise && opts.seed !== undefined) throw new Error('decode: give either noise or seed, not both');
+    const size = shape.reduce((a, b) => a * b, 1);
+    let arrays: Float32Array[];
+    if (opts.noise) {
+      if (opts.noise.length !== steps) throw new Error(`decode: ${opts.noise.length} noise tensors for ${steps} steps (one per step)`);
+      opts.noise.forEach((a, i) => {
+        if (a.length !== size) throw new Error(`decode: noise ${i} has ${a.length} values, expected [${shape}] = ${size}`);
+      });
+      arrays = opts.noise;
+    } else {
+      const g = new TorchGenerator(opts.seed ?? 0);
+      arrays = Array.from({ length: steps }, () => g.randn(shape));
+    }
+    const [n, c, h, w] = shape;
+    return arrays.map((a, i) => this.gpu.upload(nchwToNhwc(a, shape), [n, h, w, c], `noise_${i}`));
+  }
+
+  release(): void {
+    this.encoder.release();
+    this.quant_conv.release();
+    this.decoder_unet.release();
+  }
+}
+
+/** diffusers ConsistencyDecoderVAE config.json -> the encoder's and the UNet's configs. */
+export function parseConsistencyConfig(raw: Record<string, unknown>, file: string): ConsistencyDecoderConfig {
+  const get = <T>(k: string, d?: T): T => {
+    const v = raw[k] ?? d;
+    if (v === undefined) throw new Error(`${file}: missing "${k}"`);
+    return v as T;
+  };
+  if (raw._class_name && raw._class_name !== 'ConsistencyDecoderVAE') throw new Error(`${file}: _class_name is ${raw._class_name}, expected ConsistencyDecoderVAE`);
+  const check = (k: string, want: unknown) => {
+    if (raw[k] !== undefined && JSON.stringify(raw[k]) !== JSON.stringify(want)) throw new Error(`${file}: ${k} = ${JSON.stringify(raw[k])} is not supported (expected ${JSON.stringify(want)})`);
+  };
+  check('decoder_time_embedding_type', 'learned');
+  check('decoder_resnet_time_scale_shift', 'scale_shift');
+  check('decoder_add_attention', false);
+  check('encoder_act_fn', 'silu');
+  const latent = get<number>('latent_channels', 4);
+  const encoderChannels = get<number[]>('encoder_block_out_channels');
+  return {
+    latent_channels: latent,
+    scaling_factor: get<number>('scaling_factor', 0.18215),
+    encoder: {
+      in_channels: get<number>('encoder_in_channels', 3),
+      out_channels: 3,
+      block_out_channels: encoderChannels,
+      layers_per_block: get<number>('encoder_layers_per_block', 2),
+      latent_channels: latent,
+      norm_num_groups: get<number>('encoder_norm_num_groups', 32),
+      scaling_factor: get<number>('scaling_factor', 0.18215),
+    },
+    unet: {
+      in_channels: get<number>('decoder_in_channels', 7),
+      out_channels: get<number>('decoder_out_channels', 6),
+      block_out_channels: get<number[]>('decoder_block_out_channels'),
+      layers_per_block: get<number>('decoder_layers_per_block', 3),
+      norm_num_groups: get<number>('decoder_norm_num_groups', 32),
+      norm_eps: get<number>('decoder_norm_eps', 1e-5),
+      num_train_timesteps: get<number>('decoder_num_train_timesteps', 1024),
+    },
+  };
+}
