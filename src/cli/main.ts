@@ -3,10 +3,20 @@
 // Progress goes to stderr, results to stdout.
 
 import { runCheck } from './check.js';
+import { UsageError } from './common.js';
+import { runDecode } from './decode.js';
+import { runEncode } from './encode.js';
+import { runMetrics } from './metrics.js';
 
 const USAGE = `sdvae <command> [options]
 
 Commands:
+  encode IMAGE.png (--vae DIR | --consistency DIR) -o OUT.latent.safetensors
+                                 encode a PNG into a stored SD latent (fp32, fp16 or 8-bit)
+  decode LATENT (--vae DIR | --consistency DIR) -o OUT.png
+                                 decode a stored latent with the SD VAE decoder or the consistency decoder
+  metrics ORIGINAL.png DECODED.png [--json]
+                                 PSNR and SSIM (RGB and luma) of a decoded image
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
         [--max-binding-bytes N]  plan with a storage-binding limit of N bytes (forces banding)
         [--json]                 one JSON object on stdout instead of the table
@@ -15,6 +25,9 @@ Run 'sdvae <command> --help' for a command's options.`;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
+  encode: runEncode,
+  decode: runDecode,
+  metrics: runMetrics,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +50,8 @@ main(process.argv.slice(2)).then(
   },
   (err: Error) => {
     console.error(`sdvae: ${err.message}`);
-    process.exitCode = 1;
+    // Bad arguments (parseArgs' own errors included) exit 2, failures 1.
+    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.exitCode = usage ? 2 : 1;
   },
 );

@@ -1,0 +1,97 @@
+// The main job, as functions the CLI and the examples share: load a model, turn a PNG into a stored
+// latent, and a stored latent into a PNG, with either decoder. Node only (files).
+//
+//   PNG -> RgbImage -> (crop, resize) -> [1,H,W,3] in [-1,1] -> encode -> mean (or sample) × scaling_factor
+//   latent file -> ÷ scaling_factor -> decode (SD VAE decoder, or consistency decoder) -> [-1,1] -> PNG
+
+import type { Gpu } from './gpu/gpu.js';
+import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
+import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
+import { checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
+import { AutoencoderKL } from './models/autoencoder_kl.js';
+import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
+import { TorchGenerator } from './models/torch_rng.js';
+import { basename } from 'node:path';
+
+export type AnyModel = AutoencoderKL | ConsistencyDecoder;
+
+export interface LoadedModel {
+  kind: 'vae' | 'consistency';
+  model: AnyModel;
+  /** A short name for messages and latent metadata (the folder or file name). */
+  name: string;
+  latentSpace: string;
+}
+
+export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency'): Promise<LoadedModel> {
+  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path) : await ConsistencyDecoder.load(gpu, path);
+  const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
+  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${basename(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+}
+
+export interface PrepareOptions {
+  /** Crop the largest centred square first (OpenAI's load_image does this). */
+  centerCrop?: boolean;
+  /** Resize to [width, height] (Pillow's bicubic). */
+  resize?: [number, number];
+}
+
+/** Crops/resizes as asked, then checks the sides are multiples of the model's downscale factor. */
+export function prepareImage(img: RgbImage, opts: PrepareOptions, multiple: number, what: string): { image: RgbImage; crop?: string; resize?: string } {
+  let image = img;
+  let cropNote: string | undefined;
+  let resizeNote: string | undefined;
+  if (opts.centerCrop) {
+    image = centerCrop(image);
+    cropNote = `center ${image.width}x${image.height} of ${img.width}x${img.height}`;
+  }
+  if (opts.resize) {
+    image = resize(image, opts.resize[0], opts.resize[1]);
+    resizeNote = `${opts.resize[0]}x${opts.resize[1]} bicubic`;
+  }
+  if (image.width % multiple || image.height % multiple)
+    throw new Error(`${what}: the image is ${image.width}x${image.height}; both sides must be multiples of ${multiple}. Use --resize WxH (e.g. --resize ${Math.max(multiple, Math.round(image.width / multiple) * multiple)}x${Math.max(multiple, Math.round(image.height / multiple) * multiple)}) or --center-crop`);
+  return { image, crop: cropNote, resize: resizeNote };
+}
+
+export interface EncodeOptions {
+  /** Draw a sample (mean + std · ε, ε from the torch-compatible generator) instead of the mean. */
+  sampleSeed?: number;
+}
+
+/** image -> scaled latent [1, C, h, w] (NCHW, as stored). */
+export async function encodeImage(gpu: Gpu, m: LoadedModel, image: RgbImage, opts: EncodeOptions = {}): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
+  const x = gpu.upload(toTensorData(image), [1, image.height, image.width, 3], 'image');
+  const dist = m.model.encode(x);
+  x.release();
+  const [n, h, w, c] = dist.mean.shape;
+  const shape: [number, number, number, number] = [n, c, h, w];
+  let mean = nhwcToNchw(await dist.mean.read(), dist.mean.shape);
+  if (opts.sampleSeed !== undefined) {
+    const std = nhwcToNchw(await dist.std.read(), dist.std.shape);
+    const eps = new TorchGenerator(opts.sampleSeed).randn(shape);
+    mean = mean.map((v, i) => Math.fround(v + Math.fround(std[i] * eps[i])));
+  }
+  dist.release();
+  const s = m.model.scalingFactor;
+  return { data: mean.map((v) => Math.fround(v * s)), shape };
+}
+
+export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): LatentMeta {
+  return { model: m.name, latentSpace: m.latentSpace, scalingFactor: m.model.scalingFactor, ...extra };
+}
+
+/** stored (scaled) latent -> image, with the model's decoder. */
+export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> = {}): Promise<RgbImage> {
+  checkCompatible(latent, path, m.latentSpace, m.name);
+  const [n, c, h, w] = latent.shape;
+  if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
+  const unscaled = latent.data.map((v) => v / latent.meta.scalingFactor);
+  const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
+  const y = m.kind === 'vae' ? (m.model as AutoencoderKL).decode(z) : (m.model as ConsistencyDecoder).decode(z, opts);
+  z.release();
+  const data = await y.read();
+  const [, H, W] = y.shape;
+  y.release();
+  return fromTensorData(data, W, H);
+}
