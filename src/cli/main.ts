@@ -7,6 +7,7 @@ import { UsageError } from './common.js';
 import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
 import { runMetrics } from './metrics.js';
+import { runWeights } from './weights.js';
 
 const USAGE = `sdvae <command> [options]
 
@@ -15,6 +16,8 @@ Commands:
                                  encode a PNG into a stored SD latent (fp32, fp16 or 8-bit)
   decode LATENT (--vae DIR | --consistency DIR) -o OUT.png
                                  decode a stored latent with the SD VAE decoder or the consistency decoder
+  weights list | fetch NAME | verify NAME [--dir weights] [--fp16]
+                                 download the real checkpoints (resumable, size and sha256 verified)
   metrics ORIGINAL.png DECODED.png [--json]
                                  PSNR and SSIM (RGB and luma) of a decoded image
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
@@ -28,6 +31,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   encode: runEncode,
   decode: runDecode,
   metrics: runMetrics,
+  weights: (argv) => runWeights(argv),
 };
 
 async function main(argv: string[]): Promise<number> {
