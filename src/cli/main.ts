@@ -3,6 +3,7 @@
 // Progress goes to stderr, results to stdout.
 
 import { runCheck } from './check.js';
+import { runCompare } from './compare.js';
 import { UsageError } from './common.js';
 import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
@@ -12,6 +13,10 @@ import { runWeights } from './weights.js';
 const USAGE = `sdvae <command> [options]
 
 Commands:
+  compare IMAGE.png... --vae DIR --consistency DIR -o OUTDIR
+                                 encode, store, decode with both decoders; side-by-side figure, PSNR/SSIM, sizes
+  compare ORIGINAL.png --decoded A.png,B.png -o OUTDIR
+                                 the same figure and numbers for images decoded elsewhere
   encode IMAGE.png (--vae DIR | --consistency DIR) -o OUT.latent.safetensors
                                  encode a PNG into a stored SD latent (fp32, fp16 or 8-bit)
   decode LATENT (--vae DIR | --consistency DIR) -o OUT.png
@@ -28,6 +33,7 @@ Run 'sdvae <command> --help' for a command's options.`;
 
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
+  compare: runCompare,
   encode: runEncode,
   decode: runDecode,
   metrics: runMetrics,
