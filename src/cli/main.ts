@@ -7,6 +7,7 @@ import { runCompare } from './compare.js';
 import { UsageError } from './common.js';
 import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
+import { runInspect } from './inspect.js';
 import { runMetrics } from './metrics.js';
 import { runWeights } from './weights.js';
 
@@ -23,6 +24,8 @@ Commands:
                                  decode a stored latent with the SD VAE decoder or the consistency decoder
   weights list | fetch NAME | verify NAME [--dir weights] [--fp16]
                                  download the real checkpoints (resumable, size and sha256 verified)
+  inspect --model DIR [--input IMAGE.png] [--json] [--print-wgsl]
+                                 per-module table: path, shape, params, FLOPs, GPU time, activation stats
   metrics ORIGINAL.png DECODED.png [--json]
                                  PSNR and SSIM (RGB and luma) of a decoded image
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
@@ -37,6 +40,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   encode: runEncode,
   decode: runDecode,
   metrics: runMetrics,
+  inspect: runInspect,
   weights: (argv) => runWeights(argv),
 };
 

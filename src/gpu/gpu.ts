@@ -53,6 +53,8 @@ export class Gpu {
   readonly storageAlign: number;
   readonly adapterName: string;
   onShader?: (label: string, code: string) => void;
+  /** When set to an array, every recorded op is appended (label and FLOPs): for inspection. */
+  opLog: { label: string; flops: number }[] | null = null;
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private encoder: GPUCommandEncoder | null = null;
@@ -188,8 +190,9 @@ export class Gpu {
    * Records one op: a labelled compute pass in the shared encoder. `record` issues its dispatches with
    * `dispatch`. Errors raised while recording are reported with `label` at the next flush/read.
    */
-  op(label: string, record: (pass: GPUComputePassEncoder) => void): void {
+  op(label: string, record: (pass: GPUComputePassEncoder) => void, info: { flops?: number } = {}): void {
     this.checkLost();
+    this.opLog?.push({ label, flops: info.flops ?? 0 });
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
       const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });
