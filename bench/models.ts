@@ -1,0 +1,144 @@
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128]
+//
+// Whole models at their real size, with random weights of the real shapes (from the reference
+// manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
+// UNet evaluation and a full 2-step consistency decode at 64x64 and 128x128 output. Medians of
+// several runs after a warm-up run (which also compiles the pipelines), the GFLOP each run does (the
+// multiply-adds x 2 of every conv and matmul, as recorded by the ops), the effective GFLOP/s, and the
+// peak GPU memory the buffer pool held.
+
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Gpu } from '../src/gpu/gpu.js';
+import type { Tensor } from '../src/gpu/tensor.js';
+import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
+import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
+import { ParamLoader } from '../src/models/params.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const only = arg('only');
+const runs = Number(arg('runs') ?? 3);
+const vaeSize = Number(arg('vae-size') ?? 256);
+const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
+
+interface Manifest {
+  config: Record<string, unknown>;
+  keys: { key: string; shape: number[] }[];
+}
+
+/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
+function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+  const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
+  let s = 12345;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const shapes = new Map(m.keys.map((k) => [k.key, k.shape]));
+  const p = ParamLoader.from(
+    (name) => {
+      const shape = shapes.get(name);
+      if (!shape) return undefined;
+      return {
+        shape,
+        read: () => {
+          const n = shape.reduce((a, b) => a * b, 1);
+          const fanIn = shape.length > 1 ? n / shape[0] : 1;
+          const isNormWeight = /norm.*weight$/.test(name);
+          return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+        },
+      };
+    },
+    shapes.keys(),
+    file,
+  );
+  return { p, config: m.config };
+}
+
+interface Measured {
+  what: string;
+  medianS: number;
+  gflop: number;
+  peakMiB: number;
+  runs: number[];
+}
+
+async function measure(gpu: Gpu, what: string, run: () => Tensor): Promise<Measured> {
+  const once = async () => {
+    gpu.opLog = [];
+    const t0 = performance.now();
+    const y = run();
+    await gpu.sync();
+    const s = (performance.now() - t0) / 1000;
+    y.release();
+    const gflop = gpu.opLog.reduce((a, o) => a + o.flops, 0) / 1e9;
+    gpu.opLog = null;
+    return { s, gflop };
+  };
+  process.stderr.write(`${what}: warm-up run\n`);
+  await once();
+  gpu.pool.resetPeak();
+  const times: number[] = [];
+  let gflop = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = await once();
+    times.push(r.s);
+    gflop = r.gflop;
+    process.stderr.write(`${what}: run ${i + 1}/${runs} ${r.s.toFixed(2)} s\n`);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  return { what, medianS: sorted[Math.floor(sorted.length / 2)], gflop, peakMiB: gpu.pool.getStats().peakInUseBytes / 2 ** 20, runs: times };
+}
+
+const gpu = await Gpu.create();
+let mesa = '';
+try {
+  mesa = execSync('dpkg-query -W mesa-vulkan-drivers', { encoding: 'utf8' }).trim();
+} catch {
+  /* not Debian */
+}
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up`);
+const results: Measured[] = [];
+const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 4 }, (_, i) => Math.sin(i * 0.7) * 4), [1, h, w, 4], 'latent');
+const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');
+try {
+  if (only !== 'consistency') {
+    const { p, config } = randomLoader('sd-vae-ft-mse.json');
+    const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
+    p.finish();
+    const z = latent(vaeSize / 8, vaeSize / 8);
+    results.push(await measure(gpu, `SD VAE decode 1x4x${vaeSize / 8}x${vaeSize / 8} -> ${vaeSize}x${vaeSize}`, () => vae.decode(z)));
+    const x = image(vaeSize, vaeSize);
+    results.push(await measure(gpu, `SD VAE encode ${vaeSize}x${vaeSize}`, () => {
+      const d = vae.encode(x);
+      d.logvar.release();
+      d.std.release();
+      return d.mean;
+    }));
+    for (const t of [z, x]) t.release();
+    vae.release();
+  }
+  if (only !== 'vae') {
+    const { p, config } = randomLoader('consistency-decoder.json');
+    const cd = new ConsistencyDecoder(gpu, p, parseConsistencyConfig(config, 'manifest'));
+    p.finish();
+    for (const size of unetSizes) {
+      const unetIn = gpu.upload(Float32Array.from({ length: size * size * 7 }, (_, i) => Math.sin(i * 0.3)), [1, size, size, 7], 'unet_input');
+      results.push(await measure(gpu, `consistency UNet, one evaluation at ${size}x${size}`, () => cd.decoder_unet.forward({ gpu }, unetIn, 1008)));
+      unetIn.release();
+      const z = latent(size / 8, size / 8);
+      results.push(await measure(gpu, `consistency decode, 2 steps -> ${size}x${size}`, () => cd.decode(z, { seed: 0 })));
+      z.release();
+    }
+    cd.release();
+  }
+} finally {
+  gpu.destroy();
+}
+
+console.log('\n| model run | median s | runs (s) | GFLOP | effective GFLOP/s | peak GPU memory MiB |');
+console.log('|---|---:|---|---:|---:|---:|');
+for (const r of results)
+  console.log(`| ${r.what} | ${r.medianS.toFixed(2)} | ${r.runs.map((t) => t.toFixed(1)).join(', ')} | ${r.gflop.toFixed(0)} | ${(r.gflop / r.medianS).toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
