@@ -17,6 +17,12 @@ export interface GpuOptions {
    * maxStorageBufferBindingSize and may only be lower. Tests lower it (e.g. 64 KiB) to force banding.
    */
   maxBindingBytes?: number;
+  /**
+   * Memory planning: ops are planned (shapes checked, bands computed, buffers accounted at their real
+   * size) but nothing is dispatched, uploaded or compiled. pool.getStats() then tells the peak a real
+   * run would need. Read-backs return zeros.
+   */
+  dryRun?: boolean;
   /** Use subgroup operations when the adapter offers them (default true). */
   useSubgroups?: boolean;
   /** Called with the WGSL of every pipeline as it is created (also: env SDVAE_PRINT_WGSL=1). */
@@ -67,7 +73,10 @@ export class Gpu {
   private deviceLost: string | null = null;
   readonly profiler: Profiler;
 
+  readonly dryRun: boolean;
+
   private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
+    this.dryRun = opts.dryRun ?? false;
     const lim = device.limits;
     this.adapterName = adapterName;
     const bindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
@@ -86,6 +95,7 @@ export class Gpu {
       subgroupMaxSize: info?.subgroupMaxSize ?? 0,
     };
     this.pool = new BufferPool(device, lim.maxBufferSize);
+    this.pool.dryRun = this.dryRun;
     this.profiler = new Profiler(device, this.features.timestamps);
     const envPrint = typeof process !== 'undefined' && process.env?.SDVAE_PRINT_WGSL === '1';
     this.onShader = opts.onShader ?? (envPrint ? (label, code) => console.error(`// ---- ${label}\n${code}`) : undefined);
@@ -151,6 +161,7 @@ export class Gpu {
 
   /** queue.writeBuffer, copying SharedArrayBuffer-backed data first (Dawn crashes on those). */
   writeBuffer(buffer: GPUBuffer, byteOffset: number, data: Float32Array | Uint32Array | Int32Array): void {
+    if (this.dryRun) return;
     let src = data;
     if (!(data.buffer instanceof ArrayBuffer)) src = data.slice();
     // Pending dispatches that read this buffer must run before the write lands.
@@ -159,6 +170,7 @@ export class Gpu {
   }
 
   async readBuffer(buffer: GPUBuffer, byteLength: number, byteOffset = 0): Promise<Float32Array> {
+    if (this.dryRun) return new Float32Array(byteLength / 4);
     const staging = this.device.createBuffer({ size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
     await this.sync();
@@ -173,6 +185,7 @@ export class Gpu {
 
   /** A compute pipeline for `code`, created once per key. */
   pipeline(key: string, code: () => string): GPUComputePipeline {
+    if (this.dryRun) return {} as GPUComputePipeline; // never used: ops record nothing in a dry run
     let p = this.pipelines.get(key);
     if (!p) {
       const src = code();
@@ -193,6 +206,7 @@ export class Gpu {
   op(label: string, record: (pass: GPUComputePassEncoder) => void, info: { flops?: number } = {}): void {
     this.checkLost();
     this.opLog?.push({ label, flops: info.flops ?? 0 });
+    if (this.dryRun) return;
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
       const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });

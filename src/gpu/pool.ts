@@ -32,6 +32,9 @@ export class BufferPool {
   private inUse = new Set<GPUBuffer>();
   private stats: PoolStats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
 
+  /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
+  dryRun = false;
+
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
   acquire(bytes: number, label: string): GPUBuffer {
@@ -40,7 +43,7 @@ export class BufferPool {
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
     let buffer = this.idle.get(size)?.pop();
     if (!buffer) {
-      buffer = this.device.createBuffer({ size, usage: STORAGE, label });
+      buffer = this.device.createBuffer({ size: this.dryRun ? 256 : size, usage: STORAGE, label });
       this.sizes.set(buffer, size);
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
