@@ -9,6 +9,7 @@ export { AutoencoderKL, type AutoencoderKLConfig, type LatentDistribution } from
 export { ConsistencyDecoder, timestepsForSteps, openaiTimestep, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 export { consistencySchedule, type ConsistencySchedule } from './models/schedule.js';
 export { TorchGenerator } from './models/torch_rng.js';
+export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export type { RunContext } from './models/context.js';
 
 export { readPng, writePng } from './io/png.js';

@@ -11,6 +11,7 @@ import { checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } fr
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { TorchGenerator } from './models/torch_rng.js';
+import { tiledDecode } from './models/tiled_decode.js';
 import { basename } from 'node:path';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
@@ -82,13 +83,14 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
 }
 
 /** stored (scaled) latent -> image, with the model's decoder. */
-export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> = {}): Promise<RgbImage> {
+export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> & { tiled?: boolean } = {}): Promise<RgbImage> {
   checkCompatible(latent, path, m.latentSpace, m.name);
   const [n, c, h, w] = latent.shape;
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   const unscaled = latent.data.map((v) => v / latent.meta.scalingFactor);
   const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
-  const y = m.kind === 'vae' ? (m.model as AutoencoderKL).decode(z) : (m.model as ConsistencyDecoder).decode(z, opts);
+  const vae = m.kind === 'vae' ? (m.model as AutoencoderKL) : null;
+  const y = vae ? (opts.tiled ? await tiledDecode(vae, z) : vae.decode(z)) : (m.model as ConsistencyDecoder).decode(z, opts);
   z.release();
   const data = await y.read();
   const [, H, W] = y.shape;

@@ -15,6 +15,9 @@ export const DECODE_HELP = `sdvae decode LATENT.safetensors (--vae DIR | --consi
   --seed N               noise seed (torch-compatible: the same seed gives diffusers' image)
   --torch-seed N         the same as --seed
   --clamp                clamp x0 to [-1, 1] after every step (OpenAI's original sampler)
+  --tiled                SD VAE only: decode in overlapping 64x64-latent tiles blended like diffusers'
+                         tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
+                         for memory: the plain decode is exact at any size that fits
   --max-binding-bytes N  plan GPU work with this storage-binding limit
   --force                overwrite OUT if it exists`;
 
@@ -30,6 +33,7 @@ export async function runDecode(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'torch-seed': { type: 'string' },
       clamp: { type: 'boolean', default: false },
+      tiled: { type: 'boolean', default: false },
       'max-binding-bytes': { type: 'string' },
       force: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -43,6 +47,7 @@ export async function runDecode(argv: string[]): Promise<number> {
   const steps = parseIntArg('steps', values.steps, 1, 64);
   const seed = parseIntArg('seed', values.seed ?? values['torch-seed'], 0, 2 ** 53);
   if (values.vae && (steps !== undefined || seed !== undefined || values.clamp)) throw new UsageError('decode: --steps, --seed and --clamp apply to --consistency only');
+  if (values.tiled && !values.vae) throw new UsageError('decode: --tiled applies to --vae only');
   if (existsSync(values.output) && !values.force) throw new Error(`${values.output} already exists; use --force to overwrite it`);
   const latent = readLatentFile(positionals[0]);
 
@@ -57,6 +62,7 @@ export async function runDecode(argv: string[]): Promise<number> {
       seed,
       clamp: values.clamp,
       onStep: (i, t, n) => progress(`step ${i + 1}/${n} (t=${t})`),
+      tiled: values.tiled,
     });
     writePng(values.output, image, { force: values.force });
     progress(`wrote ${values.output} (${image.width}x${image.height}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
