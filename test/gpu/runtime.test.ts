@@ -53,6 +53,14 @@ describe('Gpu runtime', () => {
     x.release();
   });
 
+  it('a lost device gives a clear error instead of silent garbage', async () => {
+    const g = await Gpu.create();
+    const x = g.upload(new Float32Array(4), [4]);
+    g.device.destroy();
+    await g.device.lost;
+    expect(() => silu(g, x)).toThrow(/GPU device lost .*create a new Gpu/);
+  });
+
   it('refuses to use a released tensor', () => {
     const t = gpu().upload(new Float32Array(4), [4]);
     t.release();
