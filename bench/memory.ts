@@ -31,11 +31,12 @@ function zeroLoader(file: string): { p: ParamLoader; config: Record<string, unkn
 const gpu = await Gpu.create({ dryRun: true });
 const rows: string[] = [];
 const plan = (what: string, weightsBytes: number, run: () => void) => {
+  gpu.pool.trim(); // each row starts from the weights alone
   gpu.pool.resetPeak();
   run();
-  const peak = gpu.pool.getStats().peakInUseBytes;
+  const { peakInUseBytes: peak, peakAllocatedBytes: held } = gpu.pool.getStats();
   const act = peak - weightsBytes;
-  rows.push(`| ${what} | ${(weightsBytes / MiB).toFixed(0)} | ${(act / MiB).toFixed(0)} | ${(peak / MiB).toFixed(0)} | ${((peak / 2) / MiB).toFixed(0)} |`);
+  rows.push(`| ${what} | ${(weightsBytes / MiB).toFixed(0)} | ${(act / MiB).toFixed(0)} | ${(peak / MiB).toFixed(0)} | ${(held / MiB).toFixed(0)} | ${((peak / 2) / MiB).toFixed(0)} |`);
 };
 try {
   {
@@ -67,6 +68,6 @@ try {
   gpu.destroy();
 }
 console.log(`adapter: ${gpu.adapterName} (dry run: planned, not executed); ${new Date().toISOString()}`);
-console.log('\n| run | weights MiB | peak activations MiB | peak total MiB (f32) | peak total MiB if stored f16 (estimate) |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('\n| run | weights MiB | peak live activations MiB | peak live total MiB (f32) | GPU memory the pool held MiB | peak live total if stored f16 (estimate) MiB |');
+console.log('|---|---:|---:|---:|---:|---:|');
 for (const r of rows) console.log(r);

@@ -71,6 +71,7 @@ export class Gpu {
   private uniformOffset = 0;
   private readonly uniformAlign: number;
   private deviceLost: string | null = null;
+  private inPass = false;
   readonly profiler: Profiler;
 
   readonly dryRun: boolean;
@@ -96,6 +97,11 @@ export class Gpu {
     };
     this.pool = new BufferPool(device, lim.maxBufferSize);
     this.pool.dryRun = this.dryRun;
+    this.pool.beforeDestroy = () => {
+      if (this.inPass) return false;
+      this.flush();
+      return true;
+    };
     this.profiler = new Profiler(device, this.features.timestamps);
     const envPrint = typeof process !== 'undefined' && process.env?.SDVAE_PRINT_WGSL === '1';
     this.onShader = opts.onShader ?? (envPrint ? (label, code) => console.error(`// ---- ${label}\n${code}`) : undefined);
@@ -210,9 +216,11 @@ export class Gpu {
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
       const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });
+      this.inPass = true;
       try {
         record(pass);
       } finally {
+        this.inPass = false;
         pass.end(); // keep the encoder usable when recording throws (e.g. a bad shape)
       }
     });

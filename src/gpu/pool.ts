@@ -3,7 +3,11 @@
 // Repeated runs therefore do not grow memory; `trim()` destroys what is idle.
 //
 // Size classes are rounded up to 1/8 of the next power of two (at most 12.5 % slack), so tensors of
-// nearly equal size share buffers.
+// nearly equal size share buffers. A request that finds no idle buffer of its class takes the
+// smallest idle buffer up to twice its size; failing that, when the idle buffers together are at least
+// as large as the request, idle buffers smaller than it are destroyed first (after submitting the
+// recorded work that may still use them). So the pool holds about the peak of live tensors, not the
+// sum of every size class's own peak.
 
 export interface PoolStats {
   /** Bytes of all buffers the pool owns (in use + idle). */
@@ -35,14 +39,22 @@ export class BufferPool {
   /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
   dryRun = false;
 
+  /**
+   * Called before idle buffers are destroyed mid-recording: submits the work that may reference them.
+   * Returns false when that is impossible right now (inside a compute pass); nothing is destroyed then.
+   */
+  beforeDestroy: () => boolean = () => true;
+  private idleBytes = 0;
+
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
   acquire(bytes: number, label: string): GPUBuffer {
     const size = sizeClass(bytes);
     if (size > this.maxBufferSize)
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
-    let buffer = this.idle.get(size)?.pop();
+    let buffer = this.takeIdle(size);
     if (!buffer) {
+      this.freeIdleBelow(size);
       buffer = this.device.createBuffer({ size: this.dryRun ? 256 : size, usage: STORAGE, label });
       this.sizes.set(buffer, size);
       this.stats.allocatedBytes += size;
@@ -50,7 +62,7 @@ export class BufferPool {
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
     }
     this.inUse.add(buffer);
-    this.stats.inUseBytes += size;
+    this.stats.inUseBytes += this.sizes.get(buffer)!;
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
     return buffer;
   }
@@ -62,17 +74,46 @@ export class BufferPool {
     const list = this.idle.get(size) ?? [];
     list.push(buffer);
     this.idle.set(size, list);
+    this.idleBytes += size;
+  }
+
+  /** An idle buffer of this class, or the smallest idle one of at most twice the size. */
+  private takeIdle(size: number): GPUBuffer | undefined {
+    let best = this.idle.get(size)?.length ? size : 0;
+    if (!best) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 2 * size && (!best || cls < best)) best = cls;
+    if (!best) return undefined;
+    this.idleBytes -= best;
+    return this.idle.get(best)!.pop();
+  }
+
+  /** Destroys idle buffers smaller than `size`, smallest first, until `size` bytes are freed. */
+  private freeIdleBelow(size: number): void {
+    if (this.idleBytes < size) return;
+    const classes = [...this.idle.keys()].filter((c) => c < size && this.idle.get(c)!.length).sort((a, b) => a - b);
+    if (!classes.length || !this.beforeDestroy()) return;
+    let freed = 0;
+    for (const cls of classes) {
+      const list = this.idle.get(cls)!;
+      while (list.length && freed < size) {
+        this.destroyBuffer(list.pop()!);
+        freed += cls;
+      }
+      if (freed >= size) break;
+    }
+  }
+
+  private destroyBuffer(b: GPUBuffer): void {
+    const size = this.sizes.get(b)!;
+    this.stats.allocatedBytes -= size;
+    this.idleBytes -= size;
+    this.stats.buffers--;
+    this.sizes.delete(b);
+    b.destroy();
   }
 
   /** Destroys idle buffers. Safe between submits: WebGPU defers destruction until queued work ends. */
   trim(): void {
-    for (const list of this.idle.values())
-      for (const b of list) {
-        this.stats.allocatedBytes -= this.sizes.get(b)!;
-        this.stats.buffers--;
-        this.sizes.delete(b);
-        b.destroy();
-      }
+    for (const list of this.idle.values()) for (const b of list) this.destroyBuffer(b);
     this.idle.clear();
   }
 
@@ -91,5 +132,6 @@ export class BufferPool {
     this.inUse.clear();
     this.sizes.clear();
     this.stats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
+    this.idleBytes = 0;
   }
 }

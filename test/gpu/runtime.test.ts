@@ -61,6 +61,26 @@ describe('Gpu runtime', () => {
     expect(() => silu(g, x)).toThrow(/GPU device lost .*create a new Gpu/);
   });
 
+  it('the pool holds about the live peak, not the sum of every size class', () => {
+    const pool = gpu().pool;
+    pool.trim();
+    const base = pool.getStats().allocatedBytes;
+    const MiB = 1 << 20;
+    const a = pool.acquire(4 * MiB, 'a');
+    pool.release(a);
+    const b = pool.acquire(3 * MiB, 'b'); // reuses the idle 4 MiB buffer (at most 2x larger)
+    expect(b).toBe(a);
+    pool.release(b);
+    const small = Array.from({ length: 10 }, (_, i) => pool.acquire(MiB, `s${i}`));
+    small.forEach((x) => pool.release(x));
+    expect(pool.getStats().allocatedBytes - base).toBe(14 * MiB);
+    const big = pool.acquire(8 * MiB, 'big'); // frees idle 1 MiB buffers rather than growing to 22 MiB
+    expect(pool.getStats().allocatedBytes - base).toBe(14 * MiB);
+    pool.release(big);
+    pool.trim();
+    expect(pool.getStats().allocatedBytes).toBe(base);
+  });
+
   it('refuses to use a released tensor', () => {
     const t = gpu().upload(new Float32Array(4), [4]);
     t.release();
