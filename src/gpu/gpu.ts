@@ -141,8 +141,14 @@ export class Gpu {
     }
   }
 
-  /** In Node: Dawn through the `webgpu` package. In a browser: navigator.gpu. */
+  /** In a browser (or any host with navigator.gpu): its adapter. In Node: Dawn through the `webgpu` package. */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+    if (nav?.gpu) {
+      const adapter = await nav.gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) throw new Error('navigator.gpu.requestAdapter() returned no adapter: WebGPU is not available here');
+      return Gpu.fromAdapter(adapter, opts);
+    }
     const { requestAdapter } = await import('./node.js');
     return Gpu.fromAdapter(await requestAdapter(), opts);
   }

@@ -7,7 +7,8 @@
 //   tensor "latent.offset"   [C] F32, only for U8
 //   metadata                 format "sdvae-latent", version "1", precision, model, latent_space,
 //                            scaling_factor, source (file name), source_size [W, H], crop, resize,
-//                            sampling ("mode" or "sample:SEED")
+//                            sampling ("mode" or "sample:SEED"), scaled "true" (the values are
+//                            latent × scaling_factor)
 //
 // Sizes: an RGB8 image is 3·H·W bytes; the latent has H/8·W/8·4 values: 12x smaller as fp32, 24x as
 // fp16, 48x as 8-bit (the often quoted figure). `latent_space` names what a decoder must accept
@@ -38,10 +39,7 @@ export interface StoredLatent {
   meta: LatentMeta;
 }
 
-/** The latent-space id of a model: decoders accept latents whose id equals theirs. */
-export function latentSpaceId(channels: number, downscale: number, scalingFactor: number): string {
-  return `${channels}ch-f${downscale}-scale${scalingFactor}`;
-}
+export { latentSpaceId } from './latent_space.js';
 
 /** Per-channel 8-bit quantisation: q = round((x − min_c) / scale_c), scale_c = (max_c − min_c) / 255. */
 export function quantizeU8(data: Float32Array, [n, c, h, w]: readonly number[]): { q: Uint8Array; scale: Float32Array; offset: Float32Array } {

@@ -12,10 +12,10 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { expHalfClamped, silu } from '../kernels/elementwise.js';
+import { expHalfClamped } from '../kernels/elementwise.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { emit, type RunContext } from './context.js';
-import { Conv2d, GroupNorm } from './layers.js';
+import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
 import { ParamLoader, type ParamSource } from './params.js';
 import { DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D } from './vae_blocks.js';
 
@@ -230,16 +230,6 @@ function replace(old: Tensor, next: Tensor): Tensor {
   return next;
 }
 
-/** GroupNorm + SiLU, fused unless the norm's own output is tapped (the tap is before the SiLU). */
-function normSiluTapped(ctx: RunContext, norm: GroupNorm, h: Tensor, path: string): Tensor {
-  const tapped = ctx.taps && (!ctx.tapFilter || ctx.tapFilter(path));
-  if (!tapped) return norm.forward(ctx.gpu, h, path, { silu: true });
-  const n = norm.forward(ctx.gpu, h, path);
-  emit(ctx, path, n);
-  const y = silu(ctx.gpu, n, `${path}.act`);
-  n.release();
-  return y;
-}
 
 
 /** A config for a checkpoint that came without config.json (single-file LDM VAEs), read off its shapes. */

@@ -7,6 +7,8 @@ import { conv2d, Conv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
 import { groupNorm } from '../kernels/group_norm.js';
 import { linear, LinearWeight } from '../kernels/linear.js';
 import type { ParamLoader } from './params.js';
+import { silu } from '../kernels/elementwise.js';
+import { emit, type RunContext } from './context.js';
 
 export class Conv2d {
   readonly weight: Conv2dWeight;
@@ -50,4 +52,15 @@ export class Linear {
   release(): void {
     this.weight.release();
   }
+}
+
+/** GroupNorm + SiLU, fused unless the norm's own output is tapped (the tap is before the SiLU). */
+export function normSiluTapped(ctx: RunContext, norm: GroupNorm, h: Tensor, path: string): Tensor {
+  const tapped = ctx.taps && (!ctx.tapFilter || ctx.tapFilter(path));
+  if (!tapped) return norm.forward(ctx.gpu, h, path, { silu: true });
+  const n = norm.forward(ctx.gpu, h, path);
+  emit(ctx, path, n);
+  const y = silu(ctx.gpu, n, `${path}.act`);
+  n.release();
+  return y;
 }

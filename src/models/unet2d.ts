@@ -17,7 +17,7 @@ import { concatChannels } from '../kernels/concat.js';
 import { silu } from '../kernels/elementwise.js';
 import { emit, type RunContext } from './context.js';
 import { LearnedTimeProj, TimestepEmbedding } from './embeddings.js';
-import { Conv2d, GroupNorm } from './layers.js';
+import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
 import type { ParamLoader } from './params.js';
 import { ResnetBlock2D, type ResnetConfig } from './resnet.js';
 
@@ -133,6 +133,7 @@ export class UNet2DModel {
 
     const skips: Tensor[] = [this.conv_in.forward(gpu, x, `${P}.conv_in`)];
     let h = skips[0];
+    emit(ctx, `${P}.conv_in`, h);
     for (const block of this.down_blocks) h = block.forward(ctx, h, embSilu, skips);
     const m0 = this.mid_block.resnets[0].forward(ctx, h, embSilu); // h is the last skip: kept for the up path
     h = this.mid_block.resnets[1].forward(ctx, m0, embSilu);
@@ -140,7 +141,7 @@ export class UNet2DModel {
     emit(ctx, `${P}.mid_block`, h);
     for (const block of this.up_blocks) h = block.forward(ctx, h, embSilu, skips);
     embSilu.release();
-    const normed = this.conv_norm_out.forward(gpu, h, `${P}.conv_norm_out`, { silu: true });
+    const normed = normSiluTapped(ctx, this.conv_norm_out, h, `${P}.conv_norm_out`);
     h.release();
     const out = this.conv_out.forward(gpu, normed, `${P}.conv_out`);
     normed.release();
