@@ -2,17 +2,23 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 
+/** What a kernel may specialise its pipeline on (the rest of the shape is in the params uniform). */
+export interface ConvPipelineShape {
+  cin: number;
+  cout: number;
+}
+
 /** A kernel variant: its pipeline, its tile sizes and the workgroup count for a band. */
 export interface ConvKernel {
-  pipeline(gpu: Gpu): GPUComputePipeline;
+  pipeline(gpu: Gpu, shape: ConvPipelineShape): GPUComputePipeline;
   /** Output pixels per tile and output channels per tile. */
   tileM: number;
   tileN: number;
 }
 
 
-/** The params struct every conv kernel variant declares (field order = packParams order above). */
-export const CONV_PARAMS_WGSL = /* wgsl */ `
+/** The params struct every conv kernel variant declares (field order = packParams order in conv2d.ts). */
+export const CONV_PARAMS_STRUCT = /* wgsl */ `
 struct Params {
   H: u32, W: u32, Cin: u32, Hout: u32,
   Wout: u32, Cout: u32, KH: u32, KW: u32,
@@ -23,6 +29,11 @@ struct Params {
   outBase: u32,
 }
 @group(0) @binding(0) var<uniform> p: Params;
+`;
+
+/** Params and bindings of the scalar kernels, and their gather of A. */
+export const CONV_PARAMS_WGSL = /* wgsl */ `
+${CONV_PARAMS_STRUCT}
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // NHWC input (a band of rows)
 @group(0) @binding(2) var<storage, read> wt: array<f32>;      // [K, Cout], K = (ky*KW + kx)*Cin + ci
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]

@@ -17,7 +17,8 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
-import { CONV_PARAMS_WGSL, type ConvKernel } from './conv2d.common.js';
+import { CONV_PARAMS_WGSL, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
+import { subgroupVec4ConvWgsl } from './conv2d.subgroup_vec4.js';
 
 const LANES = 8; // the subgroup size this kernel is written for
 const ROWS = 16; // output pixels per tile (every lane holds all of them)
@@ -122,10 +123,12 @@ fn tap(img: u32, ih: i32, iw: i32) -> i32 {
 export const subgroupConvKernel: ConvKernel = {
   tileM: ROWS,
   tileN: COLS,
-  pipeline(gpu: Gpu) {
+  pipeline(gpu: Gpu, { cin, cout }: ConvPipelineShape) {
     const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
     if (!subgroups || lo !== LANES || hi !== LANES)
       throw new Error(`conv2d.subgroup needs subgroups of exactly ${LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
+    // vec4-typed loads where every vec4 is aligned (conv2d.subgroup_vec4.ts), scalar loads otherwise.
+    if (cin % 4 === 0 && cout % 4 === 0) return gpu.pipeline('conv2d.subgroup.vec4', subgroupVec4ConvWgsl);
     return gpu.pipeline('conv2d.subgroup', wgsl);
   },
 };

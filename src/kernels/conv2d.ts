@@ -21,6 +21,7 @@ import { packParams } from '../gpu/wgsl.js';
 import { tiledConvKernel } from './conv2d.tiled.js';
 import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
+import { conv2dWinograd, winogradApplies } from './winograd.js';
 
 export type { ConvKernel };
 
@@ -28,11 +29,15 @@ export interface Conv2dOptions {
   stride?: number;
   /** [top, bottom, left, right]; default: none. */
   padding?: readonly [number, number, number, number];
-  /** Force a kernel variant (tests and benchmarks); default: chosen from the adapter's features. */
+  /**
+   * Force a kernel variant (tests and benchmarks); default: chosen from the adapter's features and
+   * the shape (see `chooseConvVariant`). 'tiled' and 'subgroup' are direct convolutions (the
+   * reference path); 'winograd' only computes 3x3 stride-1 pad-1 convolutions.
+   */
   variant?: ConvVariant;
 }
 
-export type ConvVariant = 'tiled' | 'subgroup';
+export type ConvVariant = 'tiled' | 'subgroup' | 'winograd';
 
 const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel, subgroup: subgroupConvKernel };
 
@@ -40,12 +45,31 @@ export function registerConvVariant(name: ConvVariant, k: ConvKernel): void {
   variants[name] = k;
 }
 
+/** The direct-convolution variant for this adapter. */
 export function defaultConvVariant(gpu: Gpu): ConvVariant {
   return gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
 }
 
+/**
+ * The variant conv2d runs when none is forced: Winograd F(2x2, 3x3) wherever it applies (3x3,
+ * stride 1, padding 1) on adapters with the subgroup GEMM core, the direct subgroup or tiled kernel
+ * otherwise. Winograd measured faster at every shape tried on lavapipe, from 4 -> 512 and 32 -> 32
+ * channels up to 512 -> 512, and 128 -> 3 (docs/benchmarks.md). The choice depends on the shape only,
+ * never on the binding limit, so banding cannot change which arithmetic runs.
+ */
+export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
+  const direct = defaultConvVariant(gpu);
+  return convPolicy.winograd && direct === 'subgroup' && winogradApplies(k, stride, pad) ? 'winograd' : direct;
+}
+
+/** Switches for chooseConvVariant: `winograd: false` runs whole models on the direct convolution. */
+export const convPolicy = { winograd: true };
+
 /** Conv weights in GEMM layout: w [kh*kw*Cin, Cout] and bias [Cout] (zeros when the module has none). */
 export class Conv2dWeight {
+  /** Winograd-transformed weight U (a texture, see winograd.ts), made on first use (3x3 weights only). */
+  winograd: { u: GPUTexture; gpu: Gpu } | null = null;
+
   constructor(
     readonly w: Tensor,
     readonly bias: Tensor,
@@ -76,6 +100,13 @@ export class Conv2dWeight {
   release(): void {
     this.w.release();
     this.bias.release();
+    if (this.winograd) {
+      // Recorded work may still read U: submit it first (destroy waits for submitted work, not for
+      // work still in the encoder).
+      this.winograd.gpu.flush();
+      this.winograd.u.destroy();
+      this.winograd = null;
+    }
   }
 }
 
@@ -91,10 +122,15 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const pad = opts.padding ?? [0, 0, 0, 0];
   const [hout, wout] = conv2dOutputSize(h, w, k, stride, pad);
   if (hout < 1 || wout < 1) throw new Error(`${label}: input ${h}x${w} is smaller than the ${k.kh}x${k.kw} kernel`);
+  const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad);
+  if (variant === 'winograd') {
+    if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: winograd needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
+    return conv2dWinograd(gpu, x, k, label);
+  }
   const y = gpu.empty([n, hout, wout, k.cout], label);
-  const kernel = variants[opts.variant ?? defaultConvVariant(gpu)];
-  if (!kernel) throw new Error(`${label}: conv variant ${opts.variant} is not available`);
-  const pipeline = kernel.pipeline(gpu);
+  const kernel = variants[variant];
+  if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);
+  const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout });
 
   // Output rows are (n, oh) flattened; a band of them reads input rows from the first row's top halo
   // to the last row's bottom halo (clipped to the image; rows in the padding are never read).
@@ -118,7 +154,7 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
       const groups = Math.ceil(m / kernel.tileM) * Math.ceil(k.cout / kernel.tileN);
       gpu.dispatch(pass, pipeline, params, [xb.binding, gpu.bindWhole(k.w), gpu.bindWhole(k.bias), yb.binding], groups);
     }
-  });
+  }, { flops: 2 * n * hout * wout * k.cout * k.kh * k.kw * cin });
   return y;
 }
 

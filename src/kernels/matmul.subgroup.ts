@@ -11,6 +11,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { MATMUL_PARAMS_WGSL, type MatmulKernel } from './matmul.common.js';
+import { subgroupVec4MatmulWgsl } from './matmul.subgroup_vec4.js';
 
 const LANES = 8;
 const ROWS = 16;
@@ -82,10 +83,10 @@ ${each(ROWS, (r) => `    if (m0 + ${r}u < p.M) { store(m0 + ${r}u, n, acc${r}[j]
 export const subgroupMatmulKernel: MatmulKernel = {
   tileM: ROWS,
   tileN: COLS,
-  pipeline(gpu: Gpu) {
+  pipeline(gpu: Gpu, { vec4 }) {
     const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
     if (!subgroups || lo !== LANES || hi !== LANES)
       throw new Error(`matmul.subgroup needs subgroups of exactly ${LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
-    return gpu.pipeline('matmul.subgroup', wgsl);
+    return vec4 ? gpu.pipeline('matmul.subgroup.vec4', subgroupVec4MatmulWgsl) : gpu.pipeline('matmul.subgroup', wgsl);
   },
 };

@@ -65,5 +65,5 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
 export const tiledMatmulKernel: MatmulKernel = {
   tileM: BM,
   tileN: BN,
-  pipeline: (gpu: Gpu) => gpu.pipeline('matmul.tiled', wgsl),
+  pipeline: (gpu: Gpu) => gpu.pipeline('matmul.tiled', wgsl), // scalar loads: shared memory is the point here
 };

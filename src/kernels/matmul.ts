@@ -78,7 +78,9 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   if (out.rows !== m || out.cols !== n) throw new Error(`${label}: out view is ${out.rows}x${out.cols}, expected ${m}x${n}`);
 
   const kernel = variants[opts.variant ?? defaultMatmulVariant(gpu)];
-  const pipeline = kernel.pipeline(gpu);
+  // vec4 loads when every vec4 of A and B is aligned (bands start on 256-byte boundaries, see gpu.bind).
+  const vec4 = !transB && k % 32 === 0 && n % 4 === 0 && [a.ld, a.offset, b.ld, b.offset].every((v) => v % 4 === 0);
+  const pipeline = kernel.pipeline(gpu, { vec4 });
   const bBind = bindParam(gpu, b.tensor, span(b), `${label} B`);
   const biasBind = opts.bias ? bindParam(gpu, opts.bias, [0, n], `${label} bias`) : bBind; // placeholder when no bias
   const ranges = (r0: number, r1: number): Range[] => [span(a, r0, r1), span(out, r0, r1)];

@@ -99,6 +99,18 @@ for (const variant of VARIANTS) {
       [qkv, outT, p.tensor, o].forEach((t) => t.release());
     });
 
+    it('aligned strided views (the vec4 pipeline of the subgroup variant) and an unaligned one', async () => {
+      const g = gpu();
+      // K % 32 == 0, N, ld and offsets % 4 == 0: A and B are read as vec4.
+      for (const [aOff, bOff, n] of [[4, 8, 36], [4, 8, 100], [2, 8, 36]]) {
+        const [a, ac] = view(g, aOff + 37 * 68, aOff, 37, 64, 68, 8);
+        const [b, bc] = view(g, bOff + 64 * 104, bOff, 64, n, 104, 9);
+        const c = matmul(g, a, b, { variant });
+        expectClose(await c.read(), cpuMatmul(ac, bc, false, 1));
+        [a.tensor, b.tensor, c].forEach((t) => t.release());
+      }
+    });
+
     it('rejects mismatched shapes', () => {
       const g = gpu();
       const a = g.empty([4, 5]);

@@ -1,0 +1,54 @@
+// Winograd step 2: the 16 independent GEMMs, one per position (i, j) of the 4x4 transformed tile.
+//
+//   M[pos][t, co] = sum_ci V[pos][t, ci] * U[pos][ci, co]        pos = 0..15
+//
+// V [16, Tp, Kp] and M [16, Tp, Np] are row-major `array<vec4f>`; U [16, Kp, Np] is an rgba32float
+// 2D-array texture (layer = position, texel (co / 4, ci)) because lavapipe fetches texels faster
+// than it loads bounds-checked storage (matmul.core.ts). All are padded (Tp % CORE_ROWS, Kp % 32 and
+// Np % 32 are 0) and zero-filled in the padding by the transforms, so the loop is the mask-free GEMM core of
+// matmul.core.ts: a workgroup (one subgroup of 8 lanes) computes a 32 x 32 tile of one position's M.
+// Workgroups walk the output channels fastest, so a 32-row slab of V stays
+// in cache while it meets all of U[pos]. Each element of M is a sum over ci in a fixed order, whatever
+// the band, so banded results are bit-identical to unbanded ones.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
+import { CORE_COLS, CORE_LANES, CORE_ROWS, gemmCoreWgsl } from './matmul.core.js';
+
+const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join('\n');
+
+const wgsl = () => /* wgsl */ `enable subgroups;
+struct Params { Tp: u32, Kp: u32, Np: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> A: array<vec4f>;       // V [16, Tp, Kp]
+@group(0) @binding(2) var U: texture_2d_array<f32>;             // U [16][Kp, Np / 4] texels
+@group(0) @binding(3) var<storage, read_write> C: array<vec4f>; // M [16, Tp, Np]
+${LINEAR_WORKGROUP}
+
+@compute @workgroup_size(${CORE_LANES})
+fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let K4 = p.Kp / 4u;
+  let N4 = p.Np / 4u;
+  let tilesN = p.Np / ${CORE_COLS}u;
+  let perPos = (p.Tp / ${CORE_ROWS}u) * tilesN;
+  let g = linear_workgroup(wid, nwg);
+  if (g >= 16u * perPos) { return; } // uniform per workgroup
+  let pos = g / perPos;
+  let m0 = pos * p.Tp + ((g % perPos) / tilesN) * ${CORE_ROWS}u; // row in the [16 * Tp] stack
+  let n4 = ((g % perPos) % tilesN) * ${CORE_COLS / 4}u + lane;    // this lane's vec4 column
+${each(CORE_ROWS, (r) => `  let aRow${r} = (m0 + ${r}u) * K4;`)}
+${gemmCoreWgsl((k) => `textureLoad(U, vec2u(n4, ${k}), pos, 0)`)}
+${each(CORE_ROWS, (r) => `  C[(m0 + ${r}u) * N4 + n4] = acc${r};`)}
+}
+`;
+
+/** The batched GEMM's pipeline and its workgroup count for one band. */
+export const winogradGemm = {
+  pipeline(gpu: Gpu): GPUComputePipeline {
+    const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
+    if (!subgroups || lo !== CORE_LANES || hi !== CORE_LANES)
+      throw new Error(`winograd GEMM needs subgroups of exactly ${CORE_LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
+    return gpu.pipeline('winograd.gemm', wgsl);
+  },
+  groups: (tp: number, np: number) => 16 * (tp / CORE_ROWS) * (np / CORE_COLS),
+};
