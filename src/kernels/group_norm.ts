@@ -9,17 +9,18 @@
 // those with Chan's pairwise formula, and a second kernel merges the per-chunk results the same way.
 //
 // Three kernels:
-//   1. stats:    one workgroup per (row of image n, group g) -> (count, mean, M2) partials
-//   2. finalize: one invocation per (n, g) merges its chunks -> (mean, 1/sqrt(var + eps))
-//   3. apply:    elementwise, in bands of rows
-// The chunks depend only on the image size, never on the binding limit, so banded and unbanded runs
-// do the same arithmetic and give identical results.
+//   1. stats:    per image row -> (count, mean, M2) partials for each group
+//   2. finalize: one invocation per (n, g) merges its rows -> (mean, 1/sqrt(var + eps))
+//   3. apply:    (x − mean)·rstd·γ + β (+ scale/shift, + SiLU), in bands of rows
+// Stats and apply have a row kernel (one workgroup per image row, each invocation owning 4 channels,
+// vec4 loads, no per-element index arithmetic: the fast path, for C a multiple of 4 up to 1024) and a
+// scalar fallback for other channel counts. Partials depend only on the image size, never on the
+// binding limit, so banded and unbanded runs do the same arithmetic and give identical results.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
-import { SILU_WGSL } from './elementwise.js';
 
 export interface GroupNormOptions {
   groups: number;
@@ -38,10 +39,11 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
   return vec3f(n, a.y + d * (b.x / n), a.z + b.z + d * d * (a.x * b.x / n));
 }`;
 
+// Scalar stats (any C/G): one workgroup per (row, group), each invocation a strided Welford.
 const statsWgsl = () => /* wgsl */ `
 struct Params { H: u32, W: u32, C: u32, G: u32, rowsPerChunk: u32, chunksPerImage: u32, chunk0: u32, nChunks: u32, inBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;               // NHWC, a band of chunks
+@group(0) @binding(1) var<storage, read> x: array<f32>;  // NHWC, a band of chunks
 @group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;  // [N*chunksPerImage, G]: (count, mean, M2, -)
 ${CHAN}
 ${LINEAR_WORKGROUP}
@@ -75,6 +77,52 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   if (lid == 0u) { partial[chunk * p.G + g] = vec4f(acc[0], 0.0); }
 }`;
 
+// Row stats (C/V <= 256 units of V = 4, 2 or 1 channels of one group): one workgroup per image row for
+// all groups. Invocation t owns unit t % U and walks the row's pixels t / U, t / U + slots, ...: its
+// channels, hence its group, stay fixed, so the loop has no division, and each vector load (the
+// expensive part on lavapipe, where loads are emulated lane by lane) enters Welford as a batch of V
+// merged with Chan's formula. Then the pixel slots of each unit are merged, then the units of a group.
+const rowStatsWgsl = (V: 1 | 2 | 4) => /* wgsl */ `
+struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, chunk0: u32, nChunks: u32, inBase: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<${V === 1 ? 'f32' : `vec${V}f`}>;  // NHWC as units of V channels, a band of rows
+@group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;  // [N*H, G]: (count, mean, M2, -)
+${CHAN}
+${LINEAR_WORKGROUP}
+var<workgroup> acc: array<vec3f, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lin = linear_workgroup(wid, nwg);
+  if (lin >= p.nChunks) { return; }
+  let row = p.chunk0 + lin;                  // n * H + h
+  let unit = t % p.U;
+  let slot = t / p.U;
+  var s = vec3f(0.0);
+  if (slot < p.slots) {
+    var i = row * p.W * p.U + slot * p.U + unit - p.inBase / ${V}u;
+    for (var px = slot; px < p.W; px += p.slots) {
+      let v = x[i];
+      ${V === 1 ? 's = merge(s, vec3f(1.0, v, 0.0));' : `let m = dot(v, vec${V}f(${1 / V})); // batch mean
+      let dv = v - vec${V}f(m);
+      s = merge(s, vec3f(${V}.0, m, dot(dv, dv)));`}
+      i += p.slots * p.U;
+    }
+  }
+  acc[t] = s;
+  workgroupBarrier();
+  if (slot == 0u) {                          // merge the pixel slots of this unit
+    for (var k = 1u; k < p.slots; k++) { s = merge(s, acc[unit + k * p.U]); }
+    acc[unit] = s;
+  }
+  workgroupBarrier();
+  let per = p.U / p.G;                       // units per group
+  if (t < p.G) {
+    var g = acc[t * per];
+    for (var k = 1u; k < per; k++) { g = merge(g, acc[t * per + k]); }
+    partial[row * p.G + t] = vec4f(g, 0.0);
+  }
+}`;
+
 const finalizeWgsl = () => /* wgsl */ `
 struct Params { NG: u32, G: u32, chunksPerImage: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -91,6 +139,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   stats[ng] = vec2f(s.y, inverseSqrt(s.z / s.x + p.eps));  // biased variance, as torch
 }`;
 
+// Scalar apply (any C): one invocation per element, in flat bands.
 const applyWgsl = (silu: boolean, scaleShift: boolean) => /* wgsl */ `
 struct Params { HWC: u32, C: u32, G: u32, count: u32, e0: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
@@ -100,7 +149,6 @@ struct Params { HWC: u32, C: u32, G: u32, count: u32, e0: u32, inBase: u32, outB
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 ${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<f32>;  // [N, 2C]' : ''}
-${SILU_WGSL}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -111,8 +159,47 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let st = stats[n * p.G + c / (p.C / p.G)];
   var v = (x[e - p.inBase] - st.x) * st.y * gamma[c] + beta[c];
   ${scaleShift ? 'v = v * (1.0 + ss[n * 2u * p.C + c]) + ss[n * 2u * p.C + p.C + c];' : ''}
-  ${silu ? 'v = silu(v);' : ''}
+  ${silu ? 'v = v / (1.0 + exp(-v));         // silu, as in elementwise.ts' : ''}
   y[e - p.outBase] = v;
+}`;
+
+// Row apply (C a multiple of 4, C <= 1024): one workgroup per image row; invocation t owns channel unit
+// t % U for the whole row, so its statistics, gamma, beta (and scale/shift) are loaded once and the
+// pixel loop is one vec4 load, a few FMAs and one store.
+const rowApplyWgsl = (silu: boolean, scaleShift: boolean) => /* wgsl */ `
+struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(3) var<storage, read> gamma: array<vec4f>;
+@group(0) @binding(4) var<storage, read> beta: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
+${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}
+${LINEAR_WORKGROUP}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lin = linear_workgroup(wid, nwg);
+  let unit = t % p.U;
+  let slot = t / p.U;
+  if (lin >= p.rows || slot >= p.slots) { return; }
+  let row = p.row0 + lin;
+  let n = row / p.H;
+  let c = unit * 4u;
+  let cpg = 4u * p.U / p.G;
+  let s0 = stats[n * p.G + c / cpg]; let s1 = stats[n * p.G + (c + 1u) / cpg];
+  let s2 = stats[n * p.G + (c + 2u) / cpg]; let s3 = stats[n * p.G + (c + 3u) / cpg];
+  let mean = vec4f(s0.x, s1.x, s2.x, s3.x);
+  let a = vec4f(s0.y, s1.y, s2.y, s3.y) * gamma[unit];           // y = (x − mean)·a + beta
+  let b = beta[unit];
+  ${scaleShift ? 'let scale = 1.0 + ss[n * 2u * p.U + unit]; let shift = ss[n * 2u * p.U + p.U + unit];' : ''}
+  var i = row * p.W * p.U + slot * p.U + unit;
+  for (var px = slot; px < p.W; px += p.slots) {
+    var v = (x[i - p.inBase / 4u] - mean) * a + b;
+    ${scaleShift ? 'v = v * scale + shift;' : ''}
+    ${silu ? 'v = v / (1.0 + exp(-v));       // silu' : ''}
+    y[i - p.outBase / 4u] = v;
+    i += p.slots * p.U;
+  }
 }`;
 
 /** x [N, H, W, C] -> y, same shape. weight/bias [C]. */
@@ -122,42 +209,58 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   if (weight.size !== c || bias.size !== c) throw new Error(`${label}: weight/bias must have ${c} values`);
   if (o.scaleShift && o.scaleShift.size !== n * 2 * c) throw new Error(`${label}: scale/shift must be [${n}, ${2 * c}], got [${o.scaleShift.shape}]`);
   const cpg = c / o.groups;
-  // One row per chunk: the smallest unit a band can hold, so any binding limit that fits a row works,
-  // and the merge tree (hence every rounding) is the same however the rows are banded.
-  const rowsPerChunk = 1;
-  const chunksPerImage = Math.ceil(h / rowsPerChunk);
-  const chunks = n * chunksPerImage;
-  const rowOf = (chunk: number) => Math.floor(chunk / chunksPerImage) * h + Math.min(h, (chunk % chunksPerImage) * rowsPerChunk);
-  const rowEnd = (chunk: number) => (chunk % chunksPerImage === chunksPerImage - 1 ? Math.floor(chunk / chunksPerImage) * h + h : rowOf(chunk + 1));
-  const partial = gpu.empty([chunks, o.groups, 4], `${label}.partial`);
+  const units = c / 4;
+  const rowKernels = c % 4 === 0 && units <= 256;
+  const slots = Math.floor(256 / units);
+  // Statistics are merged per image row: the smallest unit a band can hold, so any binding limit that
+  // fits a row works, and the merge order (hence every rounding) is the same however rows are banded.
+  const rows = n * h;
+  const rowElems = w * c;
+  const partial = gpu.empty([rows, o.groups, 4], `${label}.partial`);
   const stats = gpu.empty([n, o.groups, 2], `${label}.stats`);
   const y = gpu.empty(x.shape, label);
   const tag = `${label} [${x.shape}] g${o.groups}${o.scaleShift ? ' scale_shift' : ''}${o.silu ? ' silu' : ''}`;
 
-  const statsBands = planBands(gpu, chunks, (c0, c1) => [[rowOf(c0) * w * c, rowEnd(c1 - 1) * w * c]], tag);
+  const statsBands = planBands(gpu, rows, (r0, r1) => [[r0 * rowElems, r1 * rowElems]], tag);
+  const V = cpg % 4 === 0 ? 4 : cpg % 2 === 0 ? 2 : 1; // channels per load in the row stats kernel
+  const statsUnits = c / V;
+  const vecStats = statsUnits <= 256 && (V === 1 || gpu.storageAlign % (4 * V) === 0);
   gpu.op(`${tag} stats`, (pass) => {
-    const pipe = gpu.pipeline('group_norm.stats', statsWgsl);
+    const pipe = vecStats ? gpu.pipeline(`group_norm.stats.row${V}`, () => rowStatsWgsl(V)) : gpu.pipeline('group_norm.stats', statsWgsl);
     for (const { r0, r1 } of statsBands) {
-      const xb = gpu.bind(x, rowOf(r0) * w * c, rowEnd(r1 - 1) * w * c);
-      const params = packParams([h, w, c, o.groups, rowsPerChunk, chunksPerImage, r0, r1 - r0, xb.base]);
-      gpu.dispatch(pass, pipe, params, [xb.binding, gpu.bindWhole(partial)], (r1 - r0) * o.groups);
+      const xb = gpu.bind(x, r0 * rowElems, r1 * rowElems);
+      const params = vecStats
+        ? packParams([h, w, statsUnits, o.groups, Math.floor(256 / statsUnits), r0, r1 - r0, xb.base])
+        : packParams([h, w, c, o.groups, 1, h, r0, r1 - r0, xb.base]);
+      gpu.dispatch(pass, pipe, params, [xb.binding, gpu.bindWhole(partial)], vecStats ? r1 - r0 : (r1 - r0) * o.groups);
     }
     const fin = gpu.pipeline('group_norm.finalize', finalizeWgsl);
-    gpu.dispatch(pass, fin, packParams([n * o.groups, o.groups, chunksPerImage, { f32: o.eps }]), [gpu.bindWhole(partial), gpu.bindWhole(stats)], Math.ceil((n * o.groups) / 64));
+    gpu.dispatch(pass, fin, packParams([n * o.groups, o.groups, h, { f32: o.eps }]), [gpu.bindWhole(partial), gpu.bindWhole(stats)], Math.ceil((n * o.groups) / 64));
   });
 
-  const hwc = h * w * c;
-  const bands = planBands(gpu, x.size, (e0, e1) => [[e0, e1]], tag);
-  gpu.op(`${tag} apply`, (pass) => {
-    const pipe = gpu.pipeline(`group_norm.apply${o.silu ? '.silu' : ''}${o.scaleShift ? '.ss' : ''}`, () => applyWgsl(!!o.silu, !!o.scaleShift));
-    for (const { r0, r1 } of bands) {
-      const xb = gpu.bind(x, r0, r1);
-      const yb = gpu.bind(y, r0, r1);
-      const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding];
-      if (o.scaleShift) bindings.push(gpu.bindWhole(o.scaleShift));
-      gpu.dispatch(pass, pipe, packParams([hwc, c, o.groups, r1 - r0, r0, xb.base, yb.base]), bindings, Math.ceil((r1 - r0) / 256));
-    }
-  });
+  const key = `${o.silu ? '.silu' : ''}${o.scaleShift ? '.ss' : ''}`;
+  const extra = o.scaleShift ? [gpu.bindWhole(o.scaleShift)] : [];
+  if (rowKernels) {
+    const bands = planBands(gpu, rows, (r0, r1) => [[r0 * rowElems, r1 * rowElems]], tag);
+    gpu.op(`${tag} apply`, (pass) => {
+      const pipe = gpu.pipeline(`group_norm.apply.row${key}`, () => rowApplyWgsl(!!o.silu, !!o.scaleShift));
+      for (const { r0, r1 } of bands) {
+        const [xb, yb] = [gpu.bind(x, r0 * rowElems, r1 * rowElems), gpu.bind(y, r0 * rowElems, r1 * rowElems)];
+        const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding, ...extra];
+        gpu.dispatch(pass, pipe, packParams([h, w, units, o.groups, slots, r0, r1 - r0, xb.base, yb.base]), bindings, r1 - r0);
+      }
+    });
+  } else {
+    const bands = planBands(gpu, x.size, (e0, e1) => [[e0, e1]], tag);
+    gpu.op(`${tag} apply`, (pass) => {
+      const pipe = gpu.pipeline(`group_norm.apply${key}`, () => applyWgsl(!!o.silu, !!o.scaleShift));
+      for (const { r0, r1 } of bands) {
+        const [xb, yb] = [gpu.bind(x, r0, r1), gpu.bind(y, r0, r1)];
+        const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding, ...extra];
+        gpu.dispatch(pass, pipe, packParams([h * w * c, c, o.groups, r1 - r0, r0, xb.base, yb.base]), bindings, Math.ceil((r1 - r0) / 256));
+      }
+    });
+  }
   partial.release();
   stats.release();
   return y;
