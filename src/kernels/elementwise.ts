@@ -4,8 +4,10 @@
 //   add(a, b, s) = (a + b) / s          (ResnetBlock2D: output_scale_factor; Attention: rescale_output_factor)
 //   axpby(a, x, b, y) = a*x + b*y, scale(a, x) = a*x   (the consistency sampler's steps)
 //
-// Layout does not matter (flat index). One invocation per 4 elements in workgroups of 256; tensors
-// larger than a binding are split into flat bands (gpu/bands.ts), so results are identical.
+// Layout does not matter (flat index). Each invocation handles 4 vectors of 4 elements (vec4 loads:
+// lavapipe emulates every load lane by lane, so fewer, wider loads are what make it fast), or scalars
+// when the size is not a multiple of 4. Tensors larger than a binding are split into flat bands
+// (gpu/bands.ts) on vec4 boundaries, so results are identical.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands } from '../gpu/bands.js';
@@ -16,16 +18,17 @@ const PER_GROUP = 1024; // 256 invocations x 4 elements
 
 /** WGSL for silu that is exact at the extremes: exp(-x) overflows to inf for x < -88.7, giving -0. */
 export const SILU_WGSL = /* wgsl */ `
-fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn silu(x: T) -> T { return x / (1.0 + exp(-x)); }
 `;
 
-function flatKernel(nInputs: number, expr: string): string {
-  const inputs = Array.from({ length: nInputs }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<f32>;`).join('\n');
+function flatKernel(nInputs: number, expr: string, vec4: boolean): string {
+  const inputs = Array.from({ length: nInputs }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i}: array<T>;`).join('\n');
   return /* wgsl */ `
-struct Params { count: u32, base: u32, scale: f32, scale2: f32 }   // elements in this band, its first element, op scalars
+alias T = ${vec4 ? 'vec4f' : 'f32'};
+struct Params { count: u32, base: u32, scale: f32, scale2: f32 }   // units (T) in this band, its first element, op scalars
 @group(0) @binding(0) var<uniform> p: Params;
 ${inputs}
-@group(0) @binding(${nInputs + 1}) var<storage, read_write> out: array<f32>;
+@group(0) @binding(${nInputs + 1}) var<storage, read_write> out: array<T>;
 ${SILU_WGSL}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
@@ -35,6 +38,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let i = first + j * 256u;        // index within the band
     if (i >= p.count) { return; }
     let a = in0[i]; ${nInputs > 1 ? 'let b = in1[i];' : ''}
+    let s1 = T(p.scale); let s2 = T(p.scale2);
     out[i] = ${expr};
   }
 }`;
@@ -45,14 +49,17 @@ function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: nu
   const shape = inputs[0].shape;
   for (const t of inputs) if (!sameShape(t.shape, shape)) throw new Error(`${label}: shapes [${shape}] and [${t.shape}] differ`);
   const out = gpu.empty(shape, label);
-  const align = gpu.storageAlign / 4;
+  const vec4 = out.size % 4 === 0;
+  const V = vec4 ? 4 : 1;
+  const align = Math.max(gpu.storageAlign / 4, V);
   // Band starts are multiples of the offset alignment, so every binding starts exactly at its band.
   const bands = planBands(gpu, out.size, (r0, r1) => [[r0, r1]], label, align);
-  const pipeline = gpu.pipeline(`elementwise.${key}`, () => flatKernel(inputs.length, expr));
+  const pipeline = gpu.pipeline(`elementwise.${key}${vec4 ? '.vec4' : ''}`, () => flatKernel(inputs.length, expr, vec4));
   gpu.op(`${label} [${shape}]`, (pass) => {
     for (const { r0, r1 } of bands) {
       const bindings = [...inputs, out].map((t) => gpu.bind(t, r0, r1).binding);
-      gpu.dispatch(pass, pipeline, packParams([r1 - r0, r0, { f32: scale }, { f32: scale2 }]), bindings, Math.ceil((r1 - r0) / PER_GROUP));
+      const count = (r1 - r0) / V;
+      gpu.dispatch(pass, pipeline, packParams([count, r0, { f32: scale }, { f32: scale2 }]), bindings, Math.ceil(count / PER_GROUP));
     }
   });
   return out;
@@ -64,25 +71,25 @@ export function silu(gpu: Gpu, x: Tensor, label = 'silu'): Tensor {
 
 /** (a + b) / scale, the residual connection. */
 export function add(gpu: Gpu, a: Tensor, b: Tensor, scale = 1, label = 'add'): Tensor {
-  return flatOp(gpu, scale === 1 ? 'add' : 'add_div', scale === 1 ? 'a + b' : '(a + b) / p.scale', [a, b], scale, label);
+  return flatOp(gpu, scale === 1 ? 'add' : 'add_div', scale === 1 ? 'a + b' : '(a + b) / s1', [a, b], scale, label);
 }
 
 /** a*x + b*y with host scalars (the consistency scheduler's x0 and re-noising steps). */
 export function axpby(gpu: Gpu, a: number, x: Tensor, b: number, y: Tensor, label = 'axpby'): Tensor {
-  return flatOp(gpu, 'axpby', 'p.scale * a + p.scale2 * b', [x, y], a, label, b);
+  return flatOp(gpu, 'axpby', 's1 * a + s2 * b', [x, y], a, label, b);
 }
 
 /** a*x with a host scalar. */
 export function scale(gpu: Gpu, a: number, x: Tensor, label = 'scale'): Tensor {
-  return flatOp(gpu, 'scale', 'p.scale * a', [x], a, label);
+  return flatOp(gpu, 'scale', 's1 * a', [x], a, label);
 }
 
 /** exp(0.5 * clamp(x, -30, 20)): the latent std from its logvar (DiagonalGaussianDistribution). */
 export function expHalfClamped(gpu: Gpu, logvar: Tensor, label = 'std'): Tensor {
-  return flatOp(gpu, 'exp_half_clamped', 'exp(0.5 * clamp(a, -30.0, 20.0))', [logvar], 1, label);
+  return flatOp(gpu, 'exp_half_clamped', 'exp(0.5 * clamp(a, T(-30.0), T(20.0)))', [logvar], 1, label);
 }
 
 /** clamp(x, lo, hi) (OpenAI's sampler clamps x0 to [-1, 1] after every step). */
 export function clampTensor(gpu: Gpu, x: Tensor, lo: number, hi: number, label = 'clamp'): Tensor {
-  return flatOp(gpu, 'clamp', 'clamp(a, p.scale, p.scale2)', [x], lo, label, hi);
+  return flatOp(gpu, 'clamp', 'clamp(a, s1, s2)', [x], lo, label, hi);
 }

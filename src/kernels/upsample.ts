@@ -3,8 +3,10 @@
 //
 //   y[n, oh, ow, c] = x[n, floor(oh / f), floor(ow / f), c]       (= F.interpolate(mode="nearest"))
 //
-// One invocation per output element, in bands of output rows; a band reads only its source rows.
-// A pure copy, so results are bit-exact.
+// Fast path (C a multiple of 4, at most 1024 channels): one workgroup per output row; invocation t owns
+// the 4 channels of unit t % U and walks the source row's pixels, loading each once (as a vec4) and
+// storing it f times: no per-element index arithmetic. Otherwise one invocation per output element.
+// Either way in bands of output rows, each reading only its source rows. A pure copy: bit-exact.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands, type Range } from '../gpu/bands.js';
@@ -30,6 +32,27 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   y[e - p.outBase] = x[((n * p.H + ih) * p.W + ow / p.f) * p.C + c - p.inBase];
 }`;
 
+const rowWgsl = (f: number) => /* wgsl */ `
+struct Params { H: u32, W: u32, U: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4f>;
+${LINEAR_WORKGROUP}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let lin = linear_workgroup(wid, nwg);
+  let unit = t % p.U;
+  let slot = t / p.U;
+  if (lin >= p.rows || slot >= p.slots) { return; }
+  let row = p.row0 + lin;                            // output row: n * H*f + oh
+  let src = (row / (p.H * ${f}u)) * p.H + (row % (p.H * ${f}u)) / ${f}u;
+  for (var iw = slot; iw < p.W; iw += p.slots) {
+    let v = x[(src * p.W + iw) * p.U + unit - p.inBase / 4u];
+    let o = (row * p.W * ${f}u + iw * ${f}u) * p.U + unit - p.outBase / 4u;
+    for (var k = 0u; k < ${f}u; k++) { y[o + k * p.U] = v; }
+  }
+}`;
+
 /** x [N, H, W, C] -> [N, H*f, W*f, C]. */
 export function upsampleNearest(gpu: Gpu, x: Tensor, f: number, label = 'upsample_nearest'): Tensor {
   const [n, h, w, c] = x.shape;
@@ -41,6 +64,18 @@ export function upsampleNearest(gpu: Gpu, x: Tensor, f: number, label = 'upsampl
     [r0 * outRow, r1 * outRow],
   ];
   const bands = planBands(gpu, n * h * f, ranges, `${label} [${x.shape}]`);
+  const units = c / 4;
+  if (c % 4 === 0 && units <= 256) {
+    const pipe = gpu.pipeline(`upsample_nearest.row${f}`, () => rowWgsl(f));
+    gpu.op(`${label} [${x.shape}] x${f}`, (pass) => {
+      for (const { r0, r1 } of bands) {
+        const [inR, outR] = ranges(r0, r1);
+        const [xb, yb] = [gpu.bind(x, inR[0], inR[1]), gpu.bind(y, outR[0], outR[1])];
+        gpu.dispatch(pass, pipe, packParams([h, w, units, Math.floor(256 / units), r0, r1 - r0, xb.base, yb.base]), [xb.binding, yb.binding], r1 - r0);
+      }
+    });
+    return y;
+  }
   const pipe = gpu.pipeline('upsample_nearest', wgsl);
   gpu.op(`${label} [${x.shape}] x${f}`, (pass) => {
     for (const { r0, r1 } of bands) {
