@@ -155,18 +155,18 @@ export class Gpu {
 
   // ---- tensors -------------------------------------------------------------------------------
 
-  /** An uninitialised tensor from the pool. */
-  empty(shape: readonly number[], label = '', dtype: DType = 'f32'): Tensor {
+  /** An uninitialised tensor from the pool. `exact`: no size-class slack (for long-lived tensors). */
+  empty(shape: readonly number[], label = '', dtype: DType = 'f32', exact = false): Tensor {
     const bytes = shape.reduce((a, b) => a * b, 1) * 4;
-    const buffer = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.acquire(bytes, label));
+    const buffer = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.acquire(bytes, label, exact));
     return new Tensor(this, buffer, shape, dtype, label);
   }
 
-  /** Uploads data (in the tensor's stored layout) to a new tensor. */
+  /** Uploads data (in the tensor's stored layout) to a new tensor (sized exactly: weights live long). */
   upload(data: Float32Array, shape: readonly number[], label = ''): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`upload ${label}: ${data.length} values for shape [${shape}] (${n} expected)`);
-    const t = this.empty(shape, label);
+    const t = this.empty(shape, label, 'f32', true);
     this.writeBuffer(t.buffer, 0, data);
     return t;
   }

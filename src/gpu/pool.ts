@@ -48,11 +48,12 @@ export class BufferPool {
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
-  acquire(bytes: number, label: string): GPUBuffer {
-    const size = sizeClass(bytes);
+  /** `exact`: round only to 256 bytes (long-lived parameters, where class slack would be waste). */
+  acquire(bytes: number, label: string, exact = false): GPUBuffer {
+    const size = exact ? Math.max(256, Math.ceil(bytes / 256) * 256) : sizeClass(bytes);
     if (size > this.maxBufferSize)
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
-    let buffer = this.takeIdle(size);
+    let buffer = this.takeIdle(size, exact);
     if (!buffer) {
       this.freeIdleBelow(size);
       buffer = this.device.createBuffer({ size: this.dryRun ? 256 : size, usage: STORAGE, label });
@@ -77,10 +78,10 @@ export class BufferPool {
     this.idleBytes += size;
   }
 
-  /** An idle buffer of this class, or the smallest idle one of at most twice the size. */
-  private takeIdle(size: number): GPUBuffer | undefined {
+  /** An idle buffer of this class, or (unless exact) the smallest idle one of at most twice the size. */
+  private takeIdle(size: number, exact: boolean): GPUBuffer | undefined {
     let best = this.idle.get(size)?.length ? size : 0;
-    if (!best) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 2 * size && (!best || cls < best)) best = cls;
+    if (!best && !exact) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 2 * size && (!best || cls < best)) best = cls;
     if (!best) return undefined;
     this.idleBytes -= best;
     return this.idle.get(best)!.pop();
