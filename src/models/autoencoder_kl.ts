@@ -16,7 +16,7 @@ import { expHalfClamped } from '../kernels/elementwise.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
-import { ParamLoader, type ParamSource } from './params.js';
+import { loadFromCheckpoint, ParamLoader, type ParamSource } from './params.js';
 import { DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D } from './vae_blocks.js';
 
 export interface AutoencoderKLConfig {
@@ -152,24 +152,11 @@ export class AutoencoderKL {
    * unexpected and wrong-shape tensors. Node only (reads files).
    */
   static async load(gpu: Gpu, path: string): Promise<AutoencoderKL> {
-    const { openCheckpoint } = await import('../io/weights.js');
-    const ckpt = openCheckpoint(path);
-    try {
-      const raw = Object.keys(ckpt.config).length ? ckpt.config : inferAutoencoderKLConfig(ckpt.names, ckpt.source);
-      const config = parseAutoencoderKLConfig(raw, ckpt.configFile || ckpt.weightsFile);
-      const p = ParamLoader.from(ckpt.source, ckpt.names, ckpt.weightsFile);
-      const model = new AutoencoderKL(gpu, p, config);
-      try {
-        p.finish();
-      } catch (e) {
-        model.release();
-        throw e;
-      }
-      await gpu.sync();
-      return model;
-    } finally {
-      ckpt.close();
-    }
+    return loadFromCheckpoint(
+      path,
+      (p, raw, file, names, source) => new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(Object.keys(raw).length ? raw : inferAutoencoderKLConfig(names, source), file)),
+      () => gpu.sync(),
+    );
   }
 
   get scalingFactor(): number {

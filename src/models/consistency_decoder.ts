@@ -26,7 +26,7 @@ import { Encoder, encodeToDistribution, type AutoencoderKLConfig, type LatentDis
 import { CONSISTENCY_LATENT } from './consistency_constants.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d } from './layers.js';
-import { ParamLoader } from './params.js';
+import { loadFromCheckpoint, ParamLoader } from './params.js';
 import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
 import { TorchGenerator } from './torch_rng.js';
 import { UNet2DModel, type UNet2DConfig } from './unet2d.js';
@@ -84,23 +84,7 @@ export class ConsistencyDecoder {
   }
 
   static async load(gpu: Gpu, path: string): Promise<ConsistencyDecoder> {
-    const { openCheckpoint } = await import('../io/weights.js');
-    const ckpt = openCheckpoint(path);
-    try {
-      const config = parseConsistencyConfig(ckpt.config, ckpt.configFile || ckpt.weightsFile);
-      const p = ParamLoader.from(ckpt.source, ckpt.names, ckpt.weightsFile);
-      const model = new ConsistencyDecoder(gpu, p, config);
-      try {
-        p.finish();
-      } catch (e) {
-        model.release();
-        throw e;
-      }
-      await gpu.sync();
-      return model;
-    } finally {
-      ckpt.close();
-    }
+    return loadFromCheckpoint(path, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync());
   }
 
   get scalingFactor(): number {

@@ -76,3 +76,31 @@ export class ParamLoader {
     return this.s.consumed.size;
   }
 }
+
+/**
+ * Loads a model from a checkpoint file or folder (Node only: the io module is imported on demand, so
+ * the core stays browser-safe): opens it, builds the model from its config and tensors, checks every
+ * key (releasing the half-built model on failure), waits for the uploads, and closes the file.
+ */
+export async function loadFromCheckpoint<M extends { release(): void }>(
+  path: string,
+  build: (p: ParamLoader, config: Record<string, unknown>, configFile: string, names: string[], source: ParamSource) => M,
+  sync: () => Promise<void>,
+): Promise<M> {
+  const { openCheckpoint } = await import('../io/weights.js');
+  const ckpt = openCheckpoint(path);
+  try {
+    const p = ParamLoader.from(ckpt.source, ckpt.names, ckpt.weightsFile);
+    const model = build(p, ckpt.config, ckpt.configFile || ckpt.weightsFile, ckpt.names, ckpt.source);
+    try {
+      p.finish();
+      await sync();
+    } catch (e) {
+      model.release();
+      throw e;
+    }
+    return model;
+  } finally {
+    ckpt.close();
+  }
+}
