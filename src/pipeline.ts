@@ -7,10 +7,9 @@
 import type { Gpu } from './gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
-import { checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
+import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
-import { TorchGenerator } from './models/torch_rng.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { basename } from 'node:path';
 
@@ -67,12 +66,9 @@ export async function encodeImage(gpu: Gpu, m: LoadedModel, image: RgbImage, opt
   x.release();
   const [n, h, w, c] = dist.mean.shape;
   const shape: [number, number, number, number] = [n, c, h, w];
-  let mean = nhwcToNchw(await dist.mean.read(), dist.mean.shape);
-  if (opts.sampleSeed !== undefined) {
-    const std = nhwcToNchw(await dist.std.read(), dist.std.shape);
-    const eps = new TorchGenerator(opts.sampleSeed).randn(shape);
-    mean = mean.map((v, i) => Math.fround(v + Math.fround(std[i] * eps[i])));
-  }
+  const z = opts.sampleSeed === undefined ? dist.mode() : dist.sample(opts.sampleSeed);
+  const mean = nhwcToNchw(await z.read(), z.shape);
+  if (z !== dist.mean) z.release();
   dist.release();
   const s = m.model.scalingFactor;
   return { data: mean.map((v) => Math.fround(v * s)), shape };
@@ -85,6 +81,7 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
 /** stored (scaled) latent -> image, with the model's decoder. */
 export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> & { tiled?: boolean } = {}): Promise<RgbImage> {
   checkCompatible(latent, path, m.latentSpace, m.name);
+  assertFinite(latent.data, path);
   const [n, c, h, w] = latent.shape;
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   const unscaled = latent.data.map((v) => v / latent.meta.scalingFactor);

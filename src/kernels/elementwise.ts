@@ -37,7 +37,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var j = 0u; j < 4u; j++) {
     let i = first + j * 256u;        // index within the band
     if (i >= p.count) { return; }
-    let a = in0[i]; ${nInputs > 1 ? 'let b = in1[i];' : ''}
+    let a = in0[i]; ${nInputs > 1 ? 'let b = in1[i];' : ''} ${nInputs > 2 ? 'let c = in2[i];' : ''}
     let s1 = T(p.scale); let s2 = T(p.scale2);
     out[i] = ${expr};
   }
@@ -46,6 +46,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 /** Runs `expr` over every element; all bindings of a band share one offset (same shapes). */
 function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: number, label: string, scale2 = 0): Tensor {
+  if (inputs.length > 3) throw new Error(`${label}: at most 3 inputs`);
   const shape = inputs[0].shape;
   for (const t of inputs) if (!sameShape(t.shape, shape)) throw new Error(`${label}: shapes [${shape}] and [${t.shape}] differ`);
   const out = gpu.empty(shape, label);
@@ -92,4 +93,9 @@ export function expHalfClamped(gpu: Gpu, logvar: Tensor, label = 'std'): Tensor 
 /** clamp(x, lo, hi) (OpenAI's sampler clamps x0 to [-1, 1] after every step). */
 export function clampTensor(gpu: Gpu, x: Tensor, lo: number, hi: number, label = 'clamp'): Tensor {
   return flatOp(gpu, 'clamp', 'clamp(a, s1, s2)', [x], lo, label, hi);
+}
+
+/** a·b + c elementwise, rounded as PyTorch's `c + a * b` (the product first): a latent sample mean + std·ε. */
+export function fma(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, label = 'fma'): Tensor {
+  return flatOp(gpu, 'a_times_b_plus_c', 'c + a * b', [a, b, c], 1, label);
 }

@@ -12,7 +12,9 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { expHalfClamped } from '../kernels/elementwise.js';
+import { expHalfClamped, fma } from '../kernels/elementwise.js';
+import { nchwToNhwc } from '../gpu/tensor.js';
+import { TorchGenerator } from './torch_rng.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
@@ -128,6 +130,13 @@ export interface LatentDistribution {
   logvar: Tensor;
   /** exp(0.5 · clamp(logvar, −30, 20)). */
   std: Tensor;
+  /** The distribution's mode, the mean (deterministic encoding). The tensor belongs to the distribution. */
+  mode(): Tensor;
+  /**
+   * A new tensor mean + std · ε, with ε = torch.randn(mean's NCHW shape) after manual_seed(seed) (our
+   * torch-compatible generator), as diffusers' `latent_dist.sample(generator)`. The caller releases it.
+   */
+  sample(seed: number): Tensor;
   release(): void;
 }
 
@@ -201,7 +210,20 @@ export function encodeToDistribution(ctx: RunContext, encoder: Encoder, quantCon
   const logvar = sliceChannels(ctx.gpu, q, latentChannels, 2 * latentChannels, 'latent_logvar');
   q.release();
   const std = expHalfClamped(ctx.gpu, logvar, 'latent_std');
-  return { mean, logvar, std, release: () => [mean, logvar, std].forEach((t) => t.release()) };
+  return {
+    mean,
+    logvar,
+    std,
+    mode: () => mean,
+    sample: (seed: number) => {
+      const [n, h, w, c] = mean.shape;
+      const eps = ctx.gpu.upload(nchwToNhwc(new TorchGenerator(seed).randn([n, c, h, w]), [n, c, h, w]), mean.shape, 'eps');
+      const noisy = fma(ctx.gpu, std, eps, mean, 'latent_sample'); // mean + std · ε
+      eps.release();
+      return noisy;
+    },
+    release: () => [mean, logvar, std].forEach((t) => t.release()),
+  };
 }
 
 export function checkImage(image: Tensor, channels: number, multiple: number): void {
