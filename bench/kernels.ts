@@ -1,6 +1,6 @@
 // Kernel benchmarks: conv2d at the real models' 3x3 shapes and the GEMM of the same M, N, K (the
 // ceiling the implicit-GEMM conv is measured against), plus GEMM 1024^3, for every kernel variant;
-// for Winograd, its GEMM core alone at the conv's shape (16 GEMMs [tiles, Cin] x [Cin, Cout]).
+// for Winograd, its GEMM core alone at the conv's shape (16 or 36 GEMMs [tiles, Cin] x [Cin, Cout]).
 // conv2d GFLOP/s always counts the direct convolution's FLOPs (2 * H * W * Cout * 9 * Cin), so for
 // Winograd it is the "effective" rate: the direct conv would need this rate to be as fast.
 //
@@ -117,19 +117,21 @@ export async function benchGemm(gpu: Gpu, m: number, n: number, k: number, varia
  * The Winograd GEMM core alone at a conv shape: 16 GEMMs [Tp, Kp] x [Kp, Np] with Tp = tiles of the
  * image (H/2 * W/2). GFLOP/s counts the GEMMs' own multiply-adds (2 * 16 * Tp * Kp * Np).
  */
-export async function benchWinogradCore(gpu: Gpu, s: ConvShape, budgetMs: number): Promise<Result> {
+export async function benchWinogradCore(gpu: Gpu, s: ConvShape, budgetMs: number, tile: 2 | 4 = 2): Promise<Result> {
   const up = (v: number, m: number) => Math.ceil(v / m) * m;
-  const [tp, kp, np] = [up((s.hw / 2) * (s.hw / 2), CORE_ROWS), up(s.cin, 32), up(s.cout, 32)];
-  const v = random(gpu, [16, tp, kp], 1);
-  const u = gpu.device.createTexture({ size: [np / 4, kp, 16], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
-  const uData = randomData(16 * kp * np, 2);
-  gpu.device.queue.writeTexture({ texture: u }, uData.buffer, { bytesPerRow: np * 4, rowsPerImage: kp }, [np / 4, kp, 16]);
+  const P = (tile + 2) ** 2;
+  const tiles = Math.ceil(s.hw / tile) ** 2;
+  const [tp, kp, np] = [up(tiles, CORE_ROWS), up(s.cin, 32), up(s.cout, 32)];
+  const v = random(gpu, [P, tp, kp], 1);
+  const u = gpu.device.createTexture({ size: [np / 4, kp, P], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+  const uData = randomData(P * kp * np, 2);
+  gpu.device.queue.writeTexture({ texture: u }, uData.buffer, { bytesPerRow: np * 4, rowsPerImage: kp }, [np / 4, kp, P]);
   const uView = textureBinding(u);
   const pipeline = winogradGemm.pipeline(gpu);
   const run = () => {
-    const m = gpu.empty([16, tp, np]);
+    const m = gpu.empty([P, tp, np]);
     gpu.op('winograd gemm core', (pass) =>
-      gpu.dispatch(pass, pipeline, packParams([tp, kp, np]), [gpu.bindWhole(v), uView, gpu.bindWhole(m)], winogradGemm.groups(tp, np)));
+      gpu.dispatch(pass, pipeline, packParams([tp, kp, np, P]), [gpu.bindWhole(v), uView, gpu.bindWhole(m)], winogradGemm.groups(tp, np, P)));
     return m;
   };
   run().release(); // compiles the pipeline
@@ -137,5 +139,5 @@ export async function benchWinogradCore(gpu: Gpu, s: ConvShape, budgetMs: number
   const t = await time(gpu, run, budgetMs);
   v.release();
   u.destroy();
-  return { what: `winograd core 16x[${tp}x${kp}]x[${kp}x${np}]`, variant: 'core', gflop: (2 * 16 * tp * kp * np) / 1e9, ...t };
+  return { what: `winograd${tile === 4 ? '4' : ''} core ${P}x[${tp}x${kp}]x[${kp}x${np}]`, variant: 'core', gflop: (2 * P * tp * kp * np) / 1e9, ...t };
 }

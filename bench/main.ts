@@ -23,7 +23,7 @@ const shapeIdx = arg('shapes')?.split(',').map(Number) ?? CONV_SHAPES.map((_, i)
 
 const gpu = await Gpu.create();
 const lavapipeKernels = gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && gpu.features.subgroupMaxSize === 8;
-const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd', 'subgroup', 'tiled'] : ['tiled'];
+const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd4', 'winograd', 'subgroup', 'tiled'] : ['tiled'];
 const gemmVariants = convVariants.filter((v): v is MatmulVariant => v === 'tiled' || v === 'subgroup');
 let mesa = '';
 try {
@@ -51,16 +51,17 @@ try {
     const gemm: Partial<Record<MatmulVariant, Result>> = {};
     if (only !== 'conv') {
       for (const v of gemmVariants) gemm[v] = report(await benchGemm(gpu, m, n, k, v, budgetMs));
-      if (convVariants.includes('winograd')) {
-        const r = report(await benchWinogradCore(gpu, s, budgetMs));
-        rows.push(`| ${r.what} | core | ${r.ms.toFixed(0)} | ${gflops(r).toFixed(2)} | ${cpuGflops(r).toFixed(2)} | | |`);
-      }
+      for (const tile of [2, 4] as const)
+        if (convVariants.includes(tile === 2 ? 'winograd' : 'winograd4')) {
+          const r = report(await benchWinogradCore(gpu, s, budgetMs, tile));
+          rows.push(`| ${r.what} | core | ${r.ms.toFixed(0)} | ${gflops(r).toFixed(2)} | ${cpuGflops(r).toFixed(2)} | | |`);
+        }
     }
     const best = Math.max(0, ...Object.values(gemm).map(gflops));
     if (only !== 'gemm')
       for (const v of convVariants) {
         const r = report(await benchConv(gpu, s, v, budgetMs));
-        const same = v === 'winograd' ? undefined : gemm[v];
+        const same = v === 'tiled' || v === 'subgroup' ? gemm[v] : undefined;
         const share = best ? `${((100 * gflops(r)) / best).toFixed(0)}%` : '';
         rows.push(`| ${r.what} | ${v} | ${r.ms.toFixed(0)} | ${gflops(r).toFixed(2)} | ${cpuGflops(r).toFixed(2)} | ${same ? gflops(same).toFixed(2) : ''} | ${share} |`);
       }

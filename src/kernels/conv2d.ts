@@ -21,7 +21,7 @@ import { packParams } from '../gpu/wgsl.js';
 import { tiledConvKernel } from './conv2d.tiled.js';
 import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
-import { conv2dWinograd, winogradApplies } from './winograd.js';
+import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
 
 export type { ConvKernel };
 
@@ -32,12 +32,13 @@ export interface Conv2dOptions {
   /**
    * Force a kernel variant (tests and benchmarks); default: chosen from the adapter's features and
    * the shape (see `chooseConvVariant`). 'tiled' and 'subgroup' are direct convolutions (the
-   * reference path); 'winograd' only computes 3x3 stride-1 pad-1 convolutions.
+   * reference path); 'winograd' (F(2x2, 3x3)) and 'winograd4' (F(4x4, 3x3)) only compute 3x3
+   * stride-1 pad-1 convolutions.
    */
   variant?: ConvVariant;
 }
 
-export type ConvVariant = 'tiled' | 'subgroup' | 'winograd';
+export type ConvVariant = 'tiled' | 'subgroup' | 'winograd' | 'winograd4';
 
 const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel, subgroup: subgroupConvKernel };
 
@@ -51,19 +52,25 @@ export function defaultConvVariant(gpu: Gpu): ConvVariant {
 }
 
 /**
- * The variant conv2d runs when none is forced: Winograd F(2x2, 3x3) wherever it applies (3x3,
- * stride 1, padding 1) on adapters with the subgroup GEMM core, the direct subgroup or tiled kernel
- * otherwise. Winograd measured faster at every shape tried on lavapipe, from 4 -> 512 and 32 -> 32
- * channels up to 512 -> 512, and 128 -> 3 (docs/benchmarks.md). The choice depends on the shape only,
- * never on the binding limit, so banding cannot change which arithmetic runs.
+ * The variant conv2d runs when none is forced: Winograd wherever it applies (3x3, stride 1, padding
+ * 1) on adapters with the subgroup GEMM core, the direct subgroup or tiled kernel otherwise. Winograd
+ * F(4x4, 3x3) ('winograd4', convPolicy.winogradTile = 4, the default) measured 1.4-1.5x faster than
+ * F(2x2, 3x3) and 3-4x faster than the direct conv at every shape tried on lavapipe, 128 -> 3 and
+ * 4 -> 512 included (so no direct-conv exception for few channels), and passes every reference case at
+ * its tolerance, at ~4x F(2x2, 3x3)'s rounding error (docs/benchmarks.md). The choice depends on the
+ * shape only, never on the binding limit, so banding cannot change which arithmetic runs.
  */
 export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
   const direct = defaultConvVariant(gpu);
-  return convPolicy.winograd && direct === 'subgroup' && winogradApplies(k, stride, pad) ? 'winograd' : direct;
+  if (!convPolicy.winograd || direct !== 'subgroup' || !winogradApplies(k, stride, pad)) return direct;
+  return convPolicy.winogradTile === 4 ? 'winograd4' : 'winograd';
 }
 
-/** Switches for chooseConvVariant: `winograd: false` runs whole models on the direct convolution. */
-export const convPolicy = { winograd: true };
+/**
+ * Switches for chooseConvVariant: `winograd: false` runs whole models on the direct convolution;
+ * `winogradTile` picks F(2x2, 3x3) (2) or F(4x4, 3x3) (4) for the automatic choice.
+ */
+export const convPolicy: { winograd: boolean; winogradTile: WinogradTile } = { winograd: true, winogradTile: 4 };
 
 /** Conv weights in GEMM layout: w [kh*kw*Cin, Cout] and bias [Cout] (zeros when the module has none). */
 export class Conv2dWeight {
@@ -123,9 +130,9 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const [hout, wout] = conv2dOutputSize(h, w, k, stride, pad);
   if (hout < 1 || wout < 1) throw new Error(`${label}: input ${h}x${w} is smaller than the ${k.kh}x${k.kw} kernel`);
   const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad);
-  if (variant === 'winograd') {
-    if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: winograd needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
-    return conv2dWinograd(gpu, x, k, label);
+  if (variant === 'winograd' || variant === 'winograd4') {
+    if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: ${variant} needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
+    return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2);
   }
   const y = gpu.empty([n, hout, wout, k.cout], label);
   const kernel = variants[variant];

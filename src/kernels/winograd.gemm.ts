@@ -1,8 +1,9 @@
-// Winograd step 2: the 16 independent GEMMs, one per position (i, j) of the 4x4 transformed tile.
+// Winograd step 2: the P independent GEMMs, one per position (i, j) of the transformed tile (P = 16
+// for F(2x2, 3x3)'s 4x4 tiles, 36 for F(4x4, 3x3)'s 6x6 tiles).
 //
-//   M[pos][t, co] = sum_ci V[pos][t, ci] * U[pos][ci, co]        pos = 0..15
+//   M[pos][t, co] = sum_ci V[pos][t, ci] * U[pos][ci, co]        pos = 0..P-1
 //
-// V [16, Tp, Kp] and M [16, Tp, Np] are row-major `array<vec4f>`; U [16, Kp, Np] is an rgba32float
+// V [P, Tp, Kp] and M [P, Tp, Np] are row-major `array<vec4f>`; U [P, Kp, Np] is an rgba32float
 // 2D-array texture (layer = position, texel (co / 4, ci)) because lavapipe fetches texels faster
 // than it loads bounds-checked storage (matmul.core.ts). All are padded (Tp % CORE_ROWS, Kp % 32 and
 // Np % 32 are 0) and zero-filled in the padding by the transforms, so the loop is the mask-free GEMM core of
@@ -18,11 +19,11 @@ import { CORE_COLS, CORE_LANES, CORE_ROWS, gemmCoreWgsl } from './matmul.core.js
 const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join('\n');
 
 const wgsl = () => /* wgsl */ `enable subgroups;
-struct Params { Tp: u32, Kp: u32, Np: u32 }
+struct Params { Tp: u32, Kp: u32, Np: u32, P: u32 } // P: positions (16 or 36)
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;       // V [16, Tp, Kp]
-@group(0) @binding(2) var U: texture_2d_array<f32>;             // U [16][Kp, Np / 4] texels
-@group(0) @binding(3) var<storage, read_write> C: array<vec4f>; // M [16, Tp, Np]
+@group(0) @binding(1) var<storage, read> A: array<vec4f>;       // V [P, Tp, Kp]
+@group(0) @binding(2) var U: texture_2d_array<f32>;             // U [P][Kp, Np / 4] texels
+@group(0) @binding(3) var<storage, read_write> C: array<vec4f>; // M [P, Tp, Np]
 ${LINEAR_WORKGROUP}
 
 @compute @workgroup_size(${CORE_LANES})
@@ -32,9 +33,9 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: 
   let tilesN = p.Np / ${CORE_COLS}u;
   let perPos = (p.Tp / ${CORE_ROWS}u) * tilesN;
   let g = linear_workgroup(wid, nwg);
-  if (g >= 16u * perPos) { return; } // uniform per workgroup
+  if (g >= p.P * perPos) { return; } // uniform per workgroup
   let pos = g / perPos;
-  let m0 = pos * p.Tp + ((g % perPos) / tilesN) * ${CORE_ROWS}u; // row in the [16 * Tp] stack
+  let m0 = pos * p.Tp + ((g % perPos) / tilesN) * ${CORE_ROWS}u; // row in the [P * Tp] stack
   let n4 = ((g % perPos) % tilesN) * ${CORE_COLS / 4}u + lane;    // this lane's vec4 column
 ${each(CORE_ROWS, (r) => `  let aRow${r} = (m0 + ${r}u) * K4;`)}
 ${gemmCoreWgsl((k) => `textureLoad(U, vec2u(n4, ${k}), pos, 0)`)}
@@ -50,5 +51,5 @@ export const winogradGemm = {
       throw new Error(`winograd GEMM needs subgroups of exactly ${CORE_LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
     return gpu.pipeline('winograd.gemm', wgsl);
   },
-  groups: (tp: number, np: number) => 16 * (tp / CORE_ROWS) * (np / CORE_COLS),
+  groups: (tp: number, np: number, positions = 16) => positions * (tp / CORE_ROWS) * (np / CORE_COLS),
 };

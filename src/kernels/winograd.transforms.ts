@@ -28,6 +28,7 @@ struct Params {
   T: u32, Tp: u32,           // tiles in this band, and rounded up to the GEMM tile's rows
   Kp: u32, Np: u32,          // Cin and Cout rounded up to 32
   inBase: u32, outBase: u32, // element index where the bound input / output range starts
+  midRow: u32, inBaseB: u32, // unused here (F(4x4, 3x3)'s split input binding, winograd4.transforms.ts)
 }
 @group(0) @binding(0) var<uniform> p: Params;
 ${LINEAR_WORKGROUP}

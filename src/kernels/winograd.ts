@@ -1,27 +1,43 @@
-// conv2d 3x3, stride 1, padding 1 by Winograd F(2x2, 3x3): 2.25x fewer multiplies than the direct
-// convolution (the math: winograd.transforms.ts). Per band of tile rows, three dispatches:
+// conv2d 3x3, stride 1, padding 1 by Winograd: F(2x2, 3x3) (2.25x fewer multiplies than the direct
+// convolution; winograd.transforms.ts) or F(4x4, 3x3) (4x fewer; winograd4.transforms.ts). With
+// tile = 2 or 4 output rows / columns per tile and P = (tile + 2)^2 positions, per band of tile rows,
+// three dispatches:
 //
-//   1. input transform   x [N, H, W, Cin] (band + 1-row halo)  -> V [16, Tp, Kp]
-//   2. 16 GEMMs          V [16, Tp, Kp] · U [16, Kp, Np]       -> M [16, Tp, Np]   (winograd.gemm.ts)
+//   1. input transform   x [N, H, W, Cin] (band + 1-row halo)  -> V [P, Tp, Kp]
+//   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts)
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
 //
-// A tile is a 2x2 block of outputs, aligned to even rows and columns of its image; a tile row is the
-// tiles of one pair of output rows of one image, and bands are whole tile rows. So every output is
-// computed from the same tile, by the same code, whatever the band: banded == unbanded, bit for bit.
-// T = tiles in the band, Tp = T rounded up to CORE_ROWS (the GEMM tile's rows), Kp / Np = Cin / Cout
-// rounded up to 32; the transforms write zeros into the padding so the GEMM's loop has no bounds tests.
-// V and M are ~4x (16 / 4 outputs per tile) the band's output: bands are cut so they stay within
-// SCRATCH_BYTES; they are pooled buffers, released when the op is recorded.
-// U = G g Gᵀ [16, Kp, Np] is computed once per weight, on first use, and kept with it (a texture).
+// A tile is a tile x tile block of outputs, aligned to multiples of tile in its image; a tile row is
+// the tiles of one group of tile output rows of one image, and bands are whole tile rows. So every
+// output is computed from the same tile, by the same code, whatever the band: banded == unbanded, bit
+// for bit. T = tiles in the band, Tp = T rounded up to CORE_ROWS (the GEMM tile's rows), Kp / Np =
+// Cin / Cout rounded up to 32; the transforms write zeros into the padding so the GEMM's loop has no
+// bounds tests. V and M are P / tile^2 times the band's output (4x for F(2,3), 2.25x for F(4,3)):
+// bands are cut so they stay within SCRATCH_BYTES; they are pooled buffers, released when the op is
+// recorded. U = G g Gᵀ [P, Kp, Np] is computed once per weight, on first use, and kept with it (a
+// texture; one tile size at a time).
 
-import type { Gpu } from '../gpu/gpu.js';
-import { planBands, type Range } from '../gpu/bands.js';
+import type { BoundRange, Gpu } from '../gpu/gpu.js';
+import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
 import { winogradGemm } from './winograd.gemm.js';
 import { CORE_ROWS } from './matmul.core.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline, winogradWeightPipeline } from './winograd.transforms.js';
+import { winograd4InputPipeline, winograd4OutputPipeline, winograd4WeightPipeline } from './winograd4.transforms.js';
+
+/**
+ * Output tile size: 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 =
+ * F(4x4, 3x3) (6x6 input tiles, 36 positions, winograd4.transforms.ts). Same GEMM core, same banding.
+ */
+export type WinogradTile = 2 | 4;
+/** Positions (GEMMs) per tile: (tile + 2)^2. */
+export const positions = (tile: WinogradTile) => (tile + 2) ** 2;
+const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number) =>
+  tile === 2
+    ? { weight: winogradWeightPipeline(gpu), input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
+    : { weight: winograd4WeightPipeline(gpu), input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 
@@ -39,20 +55,27 @@ function scratch(t: Tensor, elems: number): GPUBufferBinding {
   return { buffer: t.buffer, offset: 0, size: elems * 4 };
 }
 
-/** Whether Winograd F(2x2, 3x3) computes this convolution: 3x3, stride 1, padding 1 on every side. */
+/** Whether Winograd (either tile size) computes this convolution: 3x3, stride 1, padding 1 on every side. */
 export function winogradApplies(k: Conv2dWeight, stride: number, pad: readonly number[]): boolean {
   return k.kh === 3 && k.kw === 3 && stride === 1 && pad.every((v) => v === 1);
 }
 
 /**
- * U = G g Gᵀ of a 3x3 weight: an rgba32float texture array, 16 layers (positions) of Kp rows x Np / 4
+ * U = G g Gᵀ of a 3x3 weight: an rgba32float texture array, P layers (positions) of Kp rows x Np / 4
  * texels, computed on the GPU at first use and kept with the weight (Conv2dWeight.release frees it).
  */
-export function winogradWeight(gpu: Gpu, k: Conv2dWeight): GPUTexture {
-  if (k.winograd) return k.winograd.u;
+export function winogradWeight(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile = 2): GPUTexture {
+  const P = positions(tile);
+  if (k.winograd) {
+    if (k.winograd.u.depthOrArrayLayers === P) return k.winograd.u;
+    // The other tile size's U (only when a variant is forced, e.g. tests comparing the two): replace it.
+    k.winograd.gpu.flush();
+    k.winograd.u.destroy();
+    k.winograd = null;
+  }
   const [kp, np] = [up(k.cin, 32), up(k.cout, 32)];
   if (gpu.dryRun) {
-    const u = gpu.device.createTexture({ size: [1, 1, 16], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }); // never read
+    const u = gpu.device.createTexture({ size: [1, 1, P], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }); // never read
     k.winograd = { u, gpu };
     return u;
   }
@@ -60,13 +83,13 @@ export function winogradWeight(gpu: Gpu, k: Conv2dWeight): GPUTexture {
   if (kp > max || np / 4 > max) throw new Error(`winograd: a ${k.cin} -> ${k.cout} weight needs a ${np / 4} x ${kp} texture, above maxTextureDimension2D ${max}`);
   const u = gpu.device.createTexture({
     label: `${k.w.label}.winograd`,
-    size: [np / 4, kp, 16],
+    size: [np / 4, kp, P],
     format: 'rgba32float',
     usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
   });
   gpu.op(`winograd weight transform [${k.cout}, ${k.cin}, 3, 3]`, (pass) => {
     const params = packParams([k.cin, k.cout, kp, np]);
-    gpu.dispatch(pass, winogradWeightPipeline(gpu), params, [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np) / 4 / TRANSFORM_WG));
+    gpu.dispatch(pass, pipelines(gpu, tile, k.cin, k.cout).weight, params, [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np) / 4 / TRANSFORM_WG));
   });
   k.winograd = { u, gpu };
   return u;
@@ -79,56 +102,81 @@ export function winogradWeight(gpu: Gpu, k: Conv2dWeight): GPUTexture {
 export const textureBinding = (t: GPUTexture) => t.createView({ dimension: '2d-array' }) as unknown as GPUBufferBinding;
 
 /** x [N, H, W, Cin] -> y [N, H, W, Cout]: the 3x3 pad-1 stride-1 convolution. */
-export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d'): Tensor {
+export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d', tile: WinogradTile = 2): Tensor {
   const [n, h, w, cin] = x.shape;
   const { cout } = k;
+  const P = positions(tile);
   const [kp, np] = [up(cin, 32), up(cout, 32)];
-  const [tilesH, tilesW] = [Math.ceil(h / 2), Math.ceil(w / 2)];
-  const u = winogradWeight(gpu, k);
+  const [tilesH, tilesW] = [Math.ceil(h / tile), Math.ceil(w / tile)];
+  const u = winogradWeight(gpu, k, tile);
   const y = gpu.empty([n, h, w, cout], label);
 
-  // Tile row r (flattened n * tilesH + th) reads input rows 2th - 1 .. 2th + 2 and writes output rows
-  // 2th, 2th + 1 of image n (both clipped to the image): the first and last row (+1) of a band.
+  // Tile row r (flattened n * tilesH + th) reads input rows tile·th - 1 .. tile·th + tile and writes
+  // output rows tile·th .. tile·th + tile - 1 of image n (both clipped to the image): the first and
+  // last row (+1) of a band.
   const row = (r: number, first: number, last: number, edge: 0 | 1) => {
     const img = Math.floor(r / tilesH);
-    const ih = 2 * (r % tilesH) + (edge ? last : first);
+    const ih = tile * (r % tilesH) + (edge ? last : first);
     return img * h + Math.min(h - 1, Math.max(0, ih)) + edge;
   };
   const tp = (r0: number, r1: number) => up((r1 - r0) * tilesW, CORE_ROWS);
+  const inRows = (r0: number, r1: number) => [row(r0, -1, tile, 0), row(r1 - 1, -1, tile, 1)];
   const ranges = (r0: number, r1: number): Range[] => [
-    [row(r0, -1, 2, 0) * w * cin, row(r1 - 1, -1, 2, 1) * w * cin],
-    [row(r0, 0, 1, 0) * w * cout, row(r1 - 1, 0, 1, 1) * w * cout],
+    [inRows(r0, r1)[0] * w * cin, inRows(r0, r1)[1] * w * cin],
+    [row(r0, 0, tile - 1, 0) * w * cout, row(r1 - 1, 0, tile - 1, 1) * w * cout],
   ];
+  // F(4x4, 3x3)'s tile row reads 6 input rows, where F(2x2, 3x3)'s reads 4: so that a binding limit
+  // that admits F(2x2, 3x3) admits it too (the variant never depends on the limit), its input
+  // transform binds the band's input as two halves (rows [a, mid) and [mid, b)) when the whole
+  // does not fit; each element is still read from the same place, so results do not change.
+  const half = (r0: number, r1: number) => {
+    const [a, b] = inRows(r0, r1);
+    return a + Math.floor((b - a) / 2);
+  };
+  const planRanges = tile === 2 ? ranges : (r0: number, r1: number): Range[] => {
+    const [a, b] = inRows(r0, r1);
+    const mid = half(r0, r1);
+    return [[a * w * cin, mid * w * cin], [mid * w * cin, b * w * cin], ranges(r0, r1)[1]];
+  };
   // Bands: whole tile rows whose activations fit the planning limit (as for every op), each then cut
   // so that its scratch V and M stays within SCRATCH_BYTES (and the adapter's binding limit).
-  const scratchRowBytes = (rows: number) => 16 * up(rows * tilesW, CORE_ROWS) * Math.max(kp, np) * 4;
+  const scratchRowBytes = (rows: number) => P * up(rows * tilesW, CORE_ROWS) * Math.max(kp, np) * 4;
   const scratchLimit = Math.min(SCRATCH_BYTES, gpu.device.limits.maxStorageBufferBindingSize);
   let maxRows = 1;
   while (maxRows < n * tilesH && scratchRowBytes(maxRows + 1) <= scratchLimit) maxRows++;
   if (scratchRowBytes(1) > scratchLimit) throw new Error(`${label} (winograd): one tile row needs ${scratchRowBytes(1)} bytes of scratch, above ${scratchLimit}`);
-  const bands = planBands(gpu, n * tilesH, ranges, `${label} (winograd) [${x.shape}] -> [${y.shape}]`).flatMap(({ r0, r1 }) => {
+  const bands = planBands(gpu, n * tilesH, planRanges, `${label} (winograd) [${x.shape}] -> [${y.shape}]`).flatMap(({ r0, r1 }) => {
     const cut = [];
     for (let a = r0; a < r1; a += maxRows) cut.push({ r0: a, r1: Math.min(r1, a + maxRows) });
     return cut;
   });
   const maxTp = Math.max(...bands.map((b) => tp(b.r0, b.r1)));
-  const v = gpu.empty([16, maxTp, kp], `${label}.winograd.V`);
-  const m = gpu.empty([16, maxTp, np], `${label}.winograd.M`);
-  const [inputP, gemmP, outputP] = [winogradInputPipeline(gpu, cin), winogradGemm.pipeline(gpu), winogradOutputPipeline(gpu, cout)];
+  const v = gpu.empty([P, maxTp, kp], `${label}.winograd.V`);
+  const m = gpu.empty([P, maxTp, np], `${label}.winograd.M`);
+  const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout);
+  const gemmP = winogradGemm.pipeline(gpu);
 
   const uView = textureBinding(u);
   const flops = 2 * n * h * w * cout * 9 * cin; // the direct convolution's, for effective rates
-  gpu.op(`${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd`, (pass) => {
+  gpu.op(`${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd F(${tile}x${tile},3x3)`, (pass) => {
     for (const { r0, r1 } of bands) {
       const [inR, outR] = ranges(r0, r1);
       const [t, tpb] = [(r1 - r0) * tilesW, tp(r0, r1)];
-      const xb = gpu.bind(x, inR[0], inR[1]);
       const yb = gpu.bind(y, outR[0], outR[1]);
-      const vb = scratch(v, 16 * tpb * kp);
-      const mb = scratch(m, 16 * tpb * np);
-      const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xb.base, yb.base]);
-      gpu.dispatch(pass, inputP, params, [xb.binding, vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
-      gpu.dispatch(pass, gemmP, packParams([tpb, kp, np]), [vb, uView, mb], winogradGemm.groups(tpb, np));
+      const vb = scratch(v, P * tpb * kp);
+      const mb = scratch(m, P * tpb * np);
+      let xs: BoundRange[];
+      let midRow = 0xffffffff; // flattened input row where the second binding starts (none: all from the first)
+      if (tile === 2 || boundBytes(gpu, inR) <= gpu.maxBindingBytes) {
+        const xb = gpu.bind(x, inR[0], inR[1]);
+        xs = tile === 2 ? [xb] : [xb, xb];
+      } else {
+        midRow = half(r0, r1);
+        xs = [gpu.bind(x, inR[0], midRow * w * cin), gpu.bind(x, midRow * w * cin, inR[1])];
+      }
+      const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
+      gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
+      gpu.dispatch(pass, gemmP, packParams([tpb, kp, np, P]), [vb, uView, mb], winogradGemm.groups(tpb, np, P));
       gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG));
     }
   }, { flops });

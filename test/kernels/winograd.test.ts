@@ -1,11 +1,11 @@
-// Winograd F(2x2, 3x3) conv2d: every 3x3 pad-1 reference case (and the blocks built on such convs)
+// Winograd F(2x2, 3x3) conv2d (variant 'winograd'; F(4x4, 3x3) is in winograd4.test.ts): every 3x3 pad-1 reference case (and the blocks built on such convs)
 // through the Winograd path at the case's recommended tolerance, shapes the fixtures lack against the
 // CPU reference, and banding (banded == unbanded, exactly) under a forced small binding limit.
 
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runKernelCase } from '../../src/check/kernel_case.js';
 import { maxAbsDiff } from '../../src/check/compare.js';
-import { chooseConvVariant, conv2d, Conv2dWeight } from '../../src/kernels/conv2d.js';
+import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy } from '../../src/kernels/conv2d.js';
 import { conv2dRef, type Shape4 } from '../../src/kernels/reference.js';
 import { TOL } from '../tolerances.js';
 import { kernelIndex, loadCase, useGpu } from '../helpers.js';
@@ -33,9 +33,13 @@ describe('winograd: 3x3 pad-1 reference cases', () => {
   const pad1 = (c: { params: Record<string, unknown> }) => JSON.stringify(c.params.padding) === '[1,1,1,1]' && JSON.stringify(c.params.kernel) === '[3,3]';
   const cases = kernelIndex().filter((c) => (c.op === 'conv2d' && pad1(c)) || c.op === 'upsample2d_conv' || c.op === 'resnet_block2d');
   it('covers the 3x3 pad-1 conv cases', () => expect(cases.length).toBeGreaterThanOrEqual(8));
+  // The automatic choice may be F(4x4, 3x3) (winograd4.test.ts): pin F(2x2, 3x3) for these.
+  const saved = convPolicy.winogradTile;
+  beforeAll(() => { convPolicy.winogradTile = 2; });
+  afterAll(() => { convPolicy.winogradTile = saved; });
   for (const c of cases)
     it(`${c.op}: ${c.case}`, async () => {
-      // conv2d picks Winograd for every 3x3 pad-1 conv on this adapter (the blocks' convs included).
+      // With winogradTile = 2, conv2d picks F(2x2, 3x3) for every 3x3 pad-1 conv on this adapter (the blocks' convs included).
       const k = Conv2dWeight.fromTorch(gpu(), new Float32Array(9), [1, 1, 3, 3]);
       expect(chooseConvVariant(gpu(), k, 1, PAD1)).toBe('winograd');
       k.release();
