@@ -3,10 +3,12 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { Gpu, type GpuOptions } from '../src/gpu/gpu.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import type { CaseFile } from '../src/check/kernel_case.js';
+import { runModelCases, type CaseRunner } from '../src/check/model_case.js';
+import type { CaseInputs } from '../src/check/ops.js';
 
 export const FIXTURES = join(import.meta.dirname, 'fixtures', 'reference');
 
@@ -43,4 +45,34 @@ export function loadCase(file: string): CaseFile {
 
 export function kernelCaseFiles(): string[] {
   return readdirSync(join(FIXTURES, 'kernels')).filter((f) => f.endsWith('.safetensors'));
+}
+
+/**
+ * Runs every case of a model io file twice, unbanded and with the planning limit forced to `limit`,
+ * and asserts that every output (and tap, with `withTaps`) is bit-identical between the two runs.
+ */
+export async function expectBandedEqualsUnbanded(gpu: Gpu, runner: CaseRunner, io: { metadata: Record<string, string>; tensors: CaseInputs }, limit: number, withTaps = false): Promise<void> {
+  const run = async () => {
+    const outs: Float32Array[] = [];
+    const wrapped: CaseRunner = {
+      runs: runner.runs,
+      run: async (c, i, t) => {
+        const r = await runner.run(c, i, t);
+        outs.push(...r.outputs.values(), ...(withTaps ? r.taps.values() : []));
+        return r;
+      },
+    };
+    const checks = await runModelCases(wrapped, 'io', io.metadata, io.tensors);
+    expect(checks.filter((c) => c.error)).toEqual([]);
+    return outs;
+  };
+  const unbanded = await run();
+  gpu.maxBindingBytes = limit;
+  try {
+    const banded = await run();
+    expect(banded.length).toBe(unbanded.length);
+    banded.forEach((b, i) => expect(b).toEqual(unbanded[i]));
+  } finally {
+    gpu.maxBindingBytes = gpu.device.limits.maxStorageBufferBindingSize;
+  }
 }

@@ -276,7 +276,7 @@ export class Gpu {
   /** Submits recorded work (no wait). */
   flush(): void {
     if (!this.encoder) return;
-    this.writeUniforms();
+    this.writeChunk();
     this.profiler.resolve(this.encoder);
     this.device.queue.submit([this.encoder.finish()]);
     this.encoder = null;
@@ -354,10 +354,6 @@ export class Gpu {
     // queue.writeBuffer is ordered before the submit that follows, and after earlier submits, so a
     // chunk can be rewritten for every command buffer.
     this.device.queue.writeBuffer(this.uniformChunks[this.uniformChunk], 0, this.uniformCpu.buffer, 0, this.uniformOffset);
-  }
-
-  private writeUniforms(): void {
-    this.writeChunk();
   }
 }
 

@@ -18,7 +18,6 @@
 
 const range = (n: number) => [...Array(n).keys()];
 const each = (n: number, f: (i: number) => string) => range(n).map(f).join('\n');
-const XYZW = ['x', 'y', 'z', 'w'];
 
 export const CORE_LANES = 8;
 export const CORE_ROWS = 32;

@@ -38,6 +38,10 @@ describe('sdvae encode / decode', () => {
     expect(await runDecode([lat, '--vae', VAE, '-o', png])).toBe(0);
     const { image } = readPng(png);
     expect([image.width, image.height]).toEqual([32, 32]);
+    const tiled = join(dir, 'tiled.png'); // the approximate tiled decode (one tile here: the same image)
+    expect(await runDecode([lat, '--vae', VAE, '-o', tiled, '--tiled'])).toBe(0);
+    expect(readPng(tiled).image.data).toEqual(image.data);
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 't2.png'), '--tiled'])).rejects.toThrow(/--tiled applies to --vae only/);
   });
 
   it('stores fp16 at half and u8 at a quarter of fp32 (plus per-channel scales)', async () => {

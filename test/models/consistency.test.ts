@@ -7,7 +7,7 @@ import { consistencyRunner } from '../../src/check/consistency_runner.js';
 import { runModelCases } from '../../src/check/model_case.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { ConsistencyDecoder, openaiTimestep, timestepsForSteps } from '../../src/models/consistency_decoder.js';
-import { FIXTURES, useGpu } from '../helpers.js';
+import { expectBandedEqualsUnbanded, FIXTURES, useGpu } from '../helpers.js';
 
 const gpu = useGpu();
 const DIR = join(FIXTURES, 'models/tiny-consistency');
@@ -29,27 +29,9 @@ describe('tiny-consistency io cases', () => {
     const g = gpu();
     const model = await ConsistencyDecoder.load(g, DIR);
     const io = readSafetensors(join(DIR, 'io.safetensors'));
-    const run = async () => {
-      const outs: Float32Array[] = [];
-      const runner = consistencyRunner(model);
-      const orig = runner.run.bind(runner);
-      runner.run = async (c, i, t) => {
-        const r = await orig(c, i, t);
-        outs.push(...r.outputs.values(), ...r.taps.values());
-        return r;
-      };
-      const checks = await runModelCases(runner, 'io', io.metadata, io.tensors);
-      expect(checks.filter((c) => c.error)).toEqual([]);
-      return outs;
-    };
-    const unbanded = await run();
-    g.maxBindingBytes = 64 * 1024;
     try {
-      const banded = await run();
-      expect(banded.length).toBe(unbanded.length);
-      banded.forEach((b, i) => expect(b).toEqual(unbanded[i]));
+      await expectBandedEqualsUnbanded(g, consistencyRunner(model), io, 64 * 1024, true);
     } finally {
-      g.maxBindingBytes = g.device.limits.maxStorageBufferBindingSize;
       model.release();
     }
   });

@@ -6,7 +6,7 @@ import { firstDivergence, runModelCases, type TensorCheck } from '../../src/chec
 import { vaeRunner } from '../../src/check/vae_runner.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
-import { FIXTURES, useGpu } from '../helpers.js';
+import { expectBandedEqualsUnbanded, FIXTURES, useGpu } from '../helpers.js';
 
 const gpu = useGpu();
 const DIR = join(FIXTURES, 'models/tiny-vae');
@@ -30,27 +30,9 @@ describe('tiny-vae io cases', () => {
     const g = gpu();
     const vae = await AutoencoderKL.load(g, DIR);
     const io = readSafetensors(join(DIR, 'io.safetensors'));
-    const run = async () => {
-      const outs: Float32Array[] = [];
-      const runner = vaeRunner(vae);
-      const orig = runner.run.bind(runner);
-      runner.run = async (c, i, t) => {
-        const r = await orig(c, i, t);
-        outs.push(...r.outputs.values());
-        return r;
-      };
-      const checks = await runModelCases(runner, 'io', io.metadata, io.tensors);
-      expect(checks.filter((c) => c.error)).toEqual([]);
-      return outs;
-    };
-    const unbanded = await run();
-    g.maxBindingBytes = 64 * 1024;
     try {
-      const banded = await run();
-      expect(banded.length).toBe(unbanded.length);
-      banded.forEach((b, i) => expect(b).toEqual(unbanded[i]));
+      await expectBandedEqualsUnbanded(g, vaeRunner(vae), io, 64 * 1024);
     } finally {
-      g.maxBindingBytes = g.device.limits.maxStorageBufferBindingSize;
       vae.release();
     }
   });
