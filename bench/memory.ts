@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { ParamLoader } from '../src/models/params.js';
+import { f32Entry, ParamLoader } from '../src/models/params.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const i = process.argv.indexOf('--sizes');
@@ -23,7 +23,7 @@ function zeroLoader(file: string): { p: ParamLoader; config: Record<string, unkn
   const shapes = new Map<string, number[]>(m.keys.map((k: { key: string; shape: number[] }) => [k.key, k.shape]));
   const p = ParamLoader.from((n) => {
     const shape = shapes.get(n);
-    return shape && { shape, read: () => new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+    return shape && f32Entry(shape, () => new Float32Array(shape.reduce((a, b) => a * b, 1)));
   }, shapes.keys(), file);
   return { p, config: m.config };
 }

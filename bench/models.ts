@@ -14,7 +14,7 @@ import { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { ParamLoader } from '../src/models/params.js';
+import { f32Entry, ParamLoader } from '../src/models/params.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
@@ -41,15 +41,12 @@ function randomLoader(file: string): { p: ParamLoader; config: Record<string, un
     (name) => {
       const shape = shapes.get(name);
       if (!shape) return undefined;
-      return {
-        shape,
-        read: () => {
-          const n = shape.reduce((a, b) => a * b, 1);
-          const fanIn = shape.length > 1 ? n / shape[0] : 1;
-          const isNormWeight = /norm.*weight$/.test(name);
-          return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
-        },
-      };
+      return f32Entry(shape, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const fanIn = shape.length > 1 ? n / shape[0] : 1;
+        const isNormWeight = /norm.*weight$/.test(name);
+        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+      });
     },
     shapes.keys(),
     file,

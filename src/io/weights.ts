@@ -11,7 +11,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SafetensorsFile } from './safetensors.js';
-import type { ParamEntry, ParamSource } from '../models/params.js';
+import type { ParamDType, ParamEntry, ParamSource } from '../models/params.js';
+import type { SafeDType } from './dtype.js';
 
 export interface Checkpoint {
   /** The folder or file given. */
@@ -62,7 +63,7 @@ export function openCheckpoint(path: string): Checkpoint {
   const source: ParamSource = (name) => {
     const e = map.get(name);
     if (!e) return undefined;
-    const entry: ParamEntry = { shape: e.shape, read: () => file.readF32(e.stored) };
+    const entry: ParamEntry = { shape: e.shape, dtype: paramDType(file.tensors.get(e.stored)!.dtype), bytes: () => readParamBytes(file, e.stored) };
     return entry;
   };
   return { path, weightsFile, config, configFile, names: [...map.keys()], source, layout, close: () => file.close() };
@@ -118,4 +119,15 @@ export function ldmToDiffusers(name: string, upCount: number): string {
       .replace(/^decoder\.up\.(\d+)\.block\.(\d+)\./, (_, k: string, j: string) => `decoder.up_blocks.${upCount - 1 - Number(k)}.resnets.${j}.`)
       .replace(/^decoder\.up\.(\d+)\.upsample\./, (_, k: string) => `decoder.up_blocks.${upCount - 1 - Number(k)}.upsamplers.0.`),
   );
+}
+
+/** F32, F16 and BF16 stay as stored; any other dtype is converted to F32 on read. */
+function paramDType(d: SafeDType): ParamDType {
+  return d === 'F16' || d === 'BF16' ? d : 'F32';
+}
+
+function readParamBytes(file: SafetensorsFile, name: string): Uint8Array {
+  const d = file.tensors.get(name)!.dtype;
+  if (d === 'F32' || d === 'F16' || d === 'BF16') return file.readBytes(name);
+  return new Uint8Array(file.readF32(name).buffer);
 }

@@ -1,12 +1,35 @@
+import { bf16ToF32, f16ToF32 } from '../io/dtype.js';
+
 // Loading parameters by their diffusers names. Each block takes a ParamLoader scoped to its own path
 // (`decoder.up_blocks.0.resnets.1.`), so a block's fields are read with the same names as in the
 // PyTorch module and the checkpoint. Problems are collected, not thrown one at a time: `finish()`
 // raises one error listing every missing, unexpected and wrong-shape tensor with the expected shape.
 
+/** How a checkpoint stores a parameter; readers convert any other dtype (F64, integers) to F32. */
+export type ParamDType = 'F32' | 'F16' | 'BF16';
+
 export interface ParamEntry {
   shape: readonly number[];
-  /** Reads the values as float32 (converting F16/BF16); called once per tensor, when it is needed. */
-  read(): Float32Array;
+  dtype: ParamDType;
+  /**
+   * The raw little-endian values in `dtype`: a fresh ArrayBuffer-backed Uint8Array of exactly
+   * numel * size bytes. Called once per tensor, when it is needed; synchronous for files, a Promise
+   * for sources that fetch (HTTP ranges in a browser).
+   */
+  bytes(): Uint8Array | Promise<Uint8Array>;
+}
+
+/** An F32 entry computed on demand (tests, benchmarks, in-memory tensors). */
+export function f32Entry(shape: readonly number[], values: () => Float32Array): ParamEntry {
+  return { shape, dtype: 'F32', bytes: () => new Uint8Array(values().slice().buffer) };
+}
+
+/** The values of raw parameter bytes as float32 (F16 and BF16 widened exactly). */
+export function decodeParam(dtype: ParamDType, bytes: Uint8Array): Float32Array {
+  const copy = bytes.byteOffset % 4 === 0 && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+  if (dtype === 'F32') return new Float32Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 4);
+  const u16 = new Uint16Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 2);
+  return dtype === 'F16' ? f16ToF32(u16) : bf16ToF32(u16);
 }
 
 export type ParamSource = (name: string) => ParamEntry | undefined;
@@ -33,7 +56,7 @@ export class ParamLoader {
     return ParamLoader.from(
       (n) => {
         const t = map.get(n);
-        return t && { shape: t.shape, read: () => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)) };
+        return t && f32Entry(t.shape, () => (t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)));
       },
       names,
       what,
@@ -62,7 +85,9 @@ export class ParamLoader {
       this.s.problems.push(`wrong shape: ${full} is [${e.shape}], expected [${shape}]`);
       return new Float32Array(n);
     }
-    return e.read();
+    const bytes = e.bytes();
+    if (bytes instanceof Promise) throw new Error(`${this.s.what}: ${full} comes from an asynchronous source; load it with the asynchronous loader`);
+    return decodeParam(e.dtype, bytes);
   }
 
   /** Throws one error listing every problem, including tensors no module consumed. */

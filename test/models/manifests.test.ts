@@ -8,7 +8,7 @@ import type { Gpu } from '../../src/gpu/gpu.js';
 import { legacyAttentionToCurrent } from '../../src/io/weights.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../../src/models/consistency_decoder.js';
-import { ParamLoader } from '../../src/models/params.js';
+import { f32Entry, ParamLoader } from '../../src/models/params.js';
 import { FIXTURES } from '../helpers.js';
 
 interface Manifest {
@@ -36,7 +36,7 @@ function loaderFrom(keys: { key: string; shape: number[] }[], what: string, rena
   const map = new Map(keys.map((k) => [rename(k.key), k]));
   return ParamLoader.from((n) => {
     const k = map.get(n);
-    return k && { shape: k.shape, read: () => new Float32Array(k.shape.reduce((a, b) => a * b, 1)) };
+    return k && f32Entry(k.shape, () => new Float32Array(k.shape.reduce((a, b) => a * b, 1)));
   }, map.keys(), what);
 }
 
