@@ -11,6 +11,13 @@ export const TOL = {
   vaeIntermediate: 2e-4,
   /** tiny-consistency decoded image and UNet outputs. */
   consistency: 5e-5,
+  /**
+   * Winograd U stored as f16: the GPU's max error over a case may exceed the float64 study's (U rounded
+   * to f16 to nearest, everything else exact; test/kernels/winograd_weights.test.ts) by this factor:
+   * a storage-texture write may convert f32 to f16 toward zero (Vulkan allows either rounding), which
+   * doubles the per-element error the study assumes. Measured GPU/study ratios on lavapipe: 0.9-1.9.
+   */
+  u16Study: 2.5,
   /** nearest upsample, concat: pure copies. */
   exact: 0,
 };

@@ -19,6 +19,8 @@ export interface PoolStats {
   /** Highest allocatedBytes seen since the last resetPeak(). */
   peakAllocatedBytes: number;
   buffers: number;
+  /** Bytes of textures (Winograd weights) counted in allocated and in-use bytes. */
+  textureBytes: number;
 }
 
 export function sizeClass(bytes: number): number {
@@ -34,7 +36,7 @@ export class BufferPool {
   private idle = new Map<number, GPUBuffer[]>();
   private sizes = new Map<GPUBuffer, number>();
   private inUse = new Set<GPUBuffer>();
-  private stats: PoolStats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
+  private stats: PoolStats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0, textureBytes: 0 };
 
   /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
   dryRun = false;
@@ -66,6 +68,24 @@ export class BufferPool {
     this.stats.inUseBytes += this.sizes.get(buffer)!;
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
     return buffer;
+  }
+
+  /**
+   * A texture (Winograd weights) created outside the pool: its bytes count in the statistics as
+   * allocated and in use until `untrackTexture`, so plans and benchmarks count every GPU byte.
+   */
+  trackTexture(bytes: number): void {
+    this.stats.allocatedBytes += bytes;
+    this.stats.inUseBytes += bytes;
+    this.stats.textureBytes += bytes;
+    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
+  }
+
+  untrackTexture(bytes: number): void {
+    this.stats.allocatedBytes -= bytes;
+    this.stats.inUseBytes -= bytes;
+    this.stats.textureBytes -= bytes;
   }
 
   release(buffer: GPUBuffer): void {
@@ -132,7 +152,7 @@ export class BufferPool {
     for (const b of this.inUse) b.destroy();
     this.inUse.clear();
     this.sizes.clear();
-    this.stats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0 };
+    this.stats = { allocatedBytes: 0, inUseBytes: 0, peakInUseBytes: 0, peakAllocatedBytes: 0, buffers: 0, textureBytes: 0 };
     this.idleBytes = 0;
   }
 }
