@@ -13,8 +13,10 @@
 // Which one is a memory-for-speed trade per layer. The transform costs about as much as ~80/HW of the
 // convolution it serves on lavapipe (measured: 20% at 32x32, 4.6% at 64x64, 1.2% at 128x128 for 512
 // and 256 channels; docs/benchmarks.md), so `winogradPolicy.cache = 'auto'` caches U only for layers
-// of at most `cacheMaxPixels` output pixels per image, and only while the cached U of this Gpu stay
-// within `cacheBytes`; every other layer transforms on the fly. 'all' caches every U (the fastest),
+// of at most `cacheMaxPixels` output pixels per image (default 32x32: where the transform would cost
+// ~20%), and only while the cached U of this Gpu stay within `cacheBytes` (512 MiB); every other
+// layer transforms on the fly. So large images, whose low-resolution layers are few and cheap next to
+// the rest, cache nothing: the SD VAE decode of a 512x512 image holds no U at all. 'all' caches every U (the fastest),
 // 'none' none (the smallest). Every U, cached or transient, is a Gpu.texture: the pool's statistics,
 // dry-run plans and `bench:memory` count it.
 //
@@ -43,7 +45,7 @@ export const winogradPolicy: {
   cacheBytes: number;
   /** Store U as rgba16float. */
   u16: boolean;
-} = { cache: 'auto', cacheMaxPixels: 64 * 64, cacheBytes: 1024 * 2 ** 20, u16: false };
+} = { cache: 'auto', cacheMaxPixels: 32 * 32, cacheBytes: 512 * 2 ** 20, u16: false };
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 const texelBytes = (f: UFormat) => (f === 'rgba32float' ? 16 : 8);
