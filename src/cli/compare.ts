@@ -12,7 +12,7 @@ import { Gpu } from '../gpu/gpu.js';
 import { latentBytes, readLatentFile, roundTrip, writeLatentFile, type LatentPrecision } from '../io/latents.js';
 import { readPng, writePng } from '../io/png.js';
 import { psnr } from '../metrics/psnr.js';
-import { decodeLatent, encodeImage, latentMeta, loadModel, prepareImage, type LoadedModel } from '../pipeline.js';
+import { decodeLatent, decodeLatentTaesd, encodeImage, latentMeta, loadModel, loadTaesd, prepareImage, resolveTaesdPath, type LoadedModel, type LoadedTaesd } from '../pipeline.js';
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
 import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
@@ -29,6 +29,8 @@ precision costs); OUTDIR/report.json holds the same.
   --center-crop, --resize WxH|N   prepare the image (as in sdvae encode)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
   --steps N, --seed N, --clamp    consistency decoder options (as in sdvae decode)
+  --taesd DIR                     add TAESD (AutoencoderTiny, or the hub id madebyollin/taesd) as a
+                                  third decoder: Original | SD VAE | Consistency | TAESD
   --json                          print the report as JSON instead of the table
   --force                         overwrite files in OUTDIR`;
 
@@ -39,6 +41,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     options: {
       vae: { type: 'string' },
       consistency: { type: 'string' },
+      taesd: { type: 'string' },
       decoded: { type: 'string' },
       labels: { type: 'string' },
       output: { type: 'string', short: 'o' },
@@ -66,7 +69,7 @@ export async function runCompare(argv: string[]): Promise<number> {
 
   let reports: ImageReport[];
   if (values.decoded) {
-    if (values.vae || values.consistency) throw new UsageError('compare: --decoded compares existing images; do not give --vae/--consistency with it');
+    if (values.vae || values.consistency || values.taesd) throw new UsageError('compare: --decoded compares existing images; do not give --vae/--consistency with it');
     if (positionals.length !== 1) throw new UsageError('compare: --decoded takes one original image');
     reports = [compareDecoded(positionals[0], values.decoded.split(','), values.labels?.split(','), outFile)];
   } else {
@@ -86,13 +89,16 @@ export async function runCompare(argv: string[]): Promise<number> {
       const cons = await loadModel(gpu, values.consistency, 'consistency');
       if (vae.latentSpace !== cons.latentSpace)
         throw new Error(`${values.vae} (latent space ${vae.latentSpace}) and ${values.consistency} (${cons.latentSpace}) do not share a latent space`);
+      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
+      if (taesd && taesd.latentSpace !== vae.latentSpace) throw new Error(`${values.taesd} (latent space ${taesd.latentSpace}) does not decode ${values.vae}'s latent space ${vae.latentSpace}`);
       reports = [];
       for (const [i, path] of positionals.entries()) {
         progress(`[${i + 1}/${positionals.length}] ${path}`);
-        reports.push(await compareWithModels(gpu, path, vae, cons, opts, outFile));
+        reports.push(await compareWithModels(gpu, path, vae, cons, opts, outFile, taesd));
       }
       vae.model.release();
       cons.model.release();
+      taesd?.model.release();
     } finally {
       gpu.destroy();
     }
@@ -104,8 +110,9 @@ export async function runCompare(argv: string[]): Promise<number> {
 
 const stem = (p: string) => basename(p, extname(p));
 
-function finish(original: RgbImage, name: string, decoded: DecoderResult[], outFile: (n: string) => string): Omit<ImageReport, 'storage'> {
-  const zoom = mostDifferentWindow(decoded[0].image, decoded[decoded.length - 1].image);
+/** `zoomWith`: the decoder whose difference from the first picks the zoomed window (default: the last). */
+function finish(original: RgbImage, name: string, decoded: DecoderResult[], outFile: (n: string) => string, zoomWith = decoded.length - 1): Omit<ImageReport, 'storage'> {
+  const zoom = mostDifferentWindow(decoded[0].image, decoded[zoomWith].image);
   const figure = outFile(`${name}.compare.png`);
   writePng(figure, comparisonFigure(original, decoded, zoom), { force: true });
   return { image: name, size: [original.width, original.height], decoders: decoded.map((d) => measure(original, d)), zoom, figure };
@@ -132,7 +139,7 @@ interface ModelOptions {
   clamp: boolean;
 }
 
-async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons: LoadedModel, o: ModelOptions, outFile: (n: string) => string): Promise<ImageReport> {
+async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons: LoadedModel, o: ModelOptions, outFile: (n: string) => string, taesd?: LoadedTaesd): Promise<ImageReport> {
   const name = stem(path);
   const { image: raw, warnings } = readPng(path);
   warnings.forEach((w) => progress(`warning: ${w}`));
@@ -152,6 +159,13 @@ async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons:
   const decoded = [await timed('SD VAE', vae), await timed('Consistency', cons)];
   writePng(outFile(`${name}.vae.png`), decoded[0].image, { force: true });
   writePng(outFile(`${name}.consistency.png`), decoded[1].image, { force: true });
+  if (taesd) {
+    progress('  decoding with TAESD');
+    const t0 = performance.now();
+    const img = await decodeLatentTaesd(gpu, taesd, stored, latentPath);
+    decoded.push({ label: 'TAESD', image: img, seconds: (performance.now() - t0) / 1000 });
+    writePng(outFile(`${name}.taesd.png`), img, { force: true });
+  }
 
   progress('  measuring what each latent precision costs (SD VAE decoder)');
   const byPrecision = { fp32: 0, fp16: 0, u8: 0 };
@@ -168,5 +182,6 @@ async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons:
     compression: { fp32: rgbBytes / bytes.fp32, fp16: rgbBytes / bytes.fp16, u8: rgbBytes / bytes.u8 },
     psnr_by_precision: byPrecision,
   };
-  return { ...finish(image, name, decoded, outFile), storage };
+  // The zoom shows where the SD VAE and the consistency decoder differ most, with or without TAESD.
+  return { ...finish(image, name, decoded, outFile, 1), storage };
 }
