@@ -9,8 +9,11 @@ import { writePng } from '../io/png.js';
 import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd, resolveTaesdPath } from '../pipeline.js';
 import { parseByteCount } from './check.js';
 import { parseIntArg, progress, UsageError } from './common.js';
+import { isCollection } from '../collection.js';
+import { COLLECTION_HELP, decodeFolder } from './collection.js';
 
 export const DECODE_HELP = `sdvae decode LATENT.safetensors (--vae DIR | --consistency DIR | --taesd DIR) -o OUT.png [options]
+sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DIR [--batch N]
 
   --taesd DIR            TAESD (AutoencoderTiny; DIR or the hub id madebyollin/taesd for weights/taesd):
                          alone, the decoder; with --vae/--consistency and --preview, the previewer
@@ -25,7 +28,9 @@ export const DECODE_HELP = `sdvae decode LATENT.safetensors (--vae DIR | --consi
                          tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
                          for memory: the plain decode is exact at any size that fits
   --max-binding-bytes N  plan GPU work with this storage-binding limit
-  --force                overwrite OUT if it exists`;
+  --force                overwrite OUT if it exists
+
+${COLLECTION_HELP}`;
 
 export async function runDecode(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -44,11 +49,14 @@ export async function runDecode(argv: string[]): Promise<number> {
       tiled: { type: 'boolean', default: false },
       'max-binding-bytes': { type: 'string' },
       force: { type: 'boolean', default: false },
+      batch: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return console.log(DECODE_HELP), 0;
-  if (positionals.length !== 1) throw new UsageError(`decode: expected one latent file, got ${positionals.length}\n\n${DECODE_HELP}`);
+  if (!positionals.length) throw new UsageError(`decode: no latent file given\n\n${DECODE_HELP}`);
+  const folder = isCollection(positionals);
+  if (!folder && values.batch !== undefined) throw new UsageError('decode: --batch applies to folders of latents');
   if (!values.output) throw new UsageError(`decode: -o OUT.png is required\n\n${DECODE_HELP}`);
   const slow = [values.vae, values.consistency].filter(Boolean).length;
   if (slow > 1 || (!slow && !values.taesd)) throw new UsageError('decode: give exactly one of --vae DIR, --consistency DIR or --taesd DIR (--taesd may join the others with --preview)');
@@ -59,6 +67,19 @@ export async function runDecode(argv: string[]): Promise<number> {
   const seed = parseIntArg('seed', values.seed ?? values['torch-seed'], 0, 2 ** 53);
   if (!values.consistency && (steps !== undefined || seed !== undefined || values.clamp)) throw new UsageError('decode: --steps, --seed and --clamp apply to --consistency only');
   if (values.tiled && !values.vae) throw new UsageError('decode: --tiled applies to --vae only');
+  if (folder) {
+    if (values.preview || values.tiled || slow + (values.taesd ? 1 : 0) !== 1) throw new UsageError('decode: a folder is decoded with one of --vae, --consistency or --taesd (no --preview, no --tiled)');
+    const batch = parseIntArg('batch', values.batch, 1, 1024) ?? 1;
+    const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+    try {
+      const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency');
+      const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: false }, { steps, seed, clamp: values.clamp });
+      m.model.release();
+      return code;
+    } finally {
+      gpu.destroy();
+    }
+  }
   if (existsSync(values.output) && !values.force) throw new Error(`${values.output} already exists; use --force to overwrite it`);
   const previewPath = values.preview ? values.output.replace(/(\.png)?$/i, '.preview.png') : undefined;
   if (previewPath && existsSync(previewPath) && !values.force) throw new Error(`${previewPath} already exists; use --force to overwrite it`);

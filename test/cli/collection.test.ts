@@ -1,0 +1,186 @@
+// Folders in, folders out (src/collection*.ts through the CLI), with the tiny model pair that shares
+// one latent space (test/fixtures/tiny-pair: a 4-level tiny SD VAE; the tiny consistency decoder;
+// the tiny TAESD). The folder holds small PNGs of two sizes, an RGBA one and a corrupt one.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PNG } from 'pngjs';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runDecode } from '../../src/cli/decode.js';
+import { runEncode } from '../../src/cli/encode.js';
+import { batchesBySize, listInputs, sha256File, type CollectionIndex } from '../../src/collection.js';
+import { createImage } from '../../src/io/image.js';
+import { readLatentFile } from '../../src/io/latents.js';
+import { readPng, writePng } from '../../src/io/png.js';
+import { FIXTURES } from '../helpers.js';
+
+const PAIR_VAE = join(import.meta.dirname, '../fixtures/tiny-pair/vae');
+const CONS = join(FIXTURES, 'models/tiny-consistency');
+const TAESD = join(FIXTURES, 'models/tiny-taesd');
+const ROOT = join(import.meta.dirname, '../..');
+let dir: string;
+let out: string[];
+let err: string[];
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sdvae-coll-'));
+  out = [];
+  err = [];
+  vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** A smooth test picture (so the tiny models' PSNR is finite and images differ from each other). */
+function picture(w: number, h: number, seed: number) {
+  const im = createImage(w, h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) im.data[(y * w + x) * 3 + c] = (x * 7 + y * 5 * (c + 1) + seed * 40) % 256;
+  return im;
+}
+
+/** a, b, c: 16x16 RGB; d: 16x16 RGBA; e: 24x16 RGB; bad: not a PNG. */
+function makeFolder(): string {
+  const src = join(dir, 'src');
+  mkdirSync(src);
+  ['a', 'b', 'c'].forEach((n, i) => writePng(join(src, `${n}.png`), picture(16, 16, i)));
+  const rgba = new PNG({ width: 16, height: 16 });
+  const p = picture(16, 16, 3);
+  for (let i = 0; i < 256; i++) {
+    for (let c = 0; c < 3; c++) rgba.data[i * 4 + c] = p.data[i * 3 + c];
+    rgba.data[i * 4 + 3] = 255;
+  }
+  writeFileSync(join(src, 'd.png'), PNG.sync.write(rgba));
+  writePng(join(src, 'e.png'), picture(24, 16, 4));
+  writeFileSync(join(src, 'bad.png'), Buffer.from('\x89PNG\r\n\x1a\nthis is not a png'));
+  return src;
+}
+const index = (d: string): CollectionIndex => JSON.parse(readFileSync(join(d, 'index.json'), 'utf8'));
+const mtimes = (d: string, names: string[]) => names.map((n) => statSync(join(d, n)).mtimeMs);
+const LATENTS = ['a', 'b', 'c', 'd', 'e'].map((n) => `${n}.latent.safetensors`);
+
+describe('sdvae encode DIR -o LATENTS_DIR', () => {
+  it('batches equal sizes, skips the corrupt image, writes the index and the summary (--report)', async () => {
+    const src = makeFolder();
+    const lat = join(dir, 'lat');
+    expect(await runEncode([src, '--vae', PAIR_VAE, '-o', lat, '--batch', '3', '--report', '--taesd', TAESD])).toBe(1); // one image failed
+    const idx = index(lat);
+    expect(idx.entries.map((e) => e.output).sort()).toEqual(LATENTS);
+    expect(idx.failed.map((f) => f.source)).toEqual([join(src, 'bad.png')]);
+    expect(idx.failed[0].error).toMatch(/bad\.png/);
+    for (const e of idx.entries) {
+      expect(e.sha256).toBe(sha256File(join(lat, e.output)));
+      expect(e.model).toBe('AutoencoderKL:vae');
+      expect(e.precision).toBe('fp16');
+      expect(e.size).toEqual(e.source.endsWith('e.png') ? [24, 16] : [16, 16]);
+      expect(e.latent_shape).toEqual(e.source.endsWith('e.png') ? [1, 4, 2, 3] : [1, 4, 2, 2]);
+      expect(e.source_bytes).toBe(statSync(e.source).size);
+      expect(Object.keys(e.quality!)).toEqual(['SD VAE', 'TAESD']);
+    }
+    const s = idx.summary!;
+    expect([s.images, s.done_now, s.skipped, s.failed]).toEqual([5, 5, 0, 1]);
+    expect(s.png_bytes).toBe(idx.entries.reduce((a, e) => a + e.source_bytes, 0));
+    expect(s.output_bytes.fp16).toBe(LATENTS.reduce((a, n) => a + statSync(join(lat, n)).size, 0));
+    expect(s.ratio).toBeCloseTo(s.png_bytes / s.output_bytes.fp16, 10);
+    const worst = Math.min(...idx.entries.map((e) => e.quality!['SD VAE'].psnr));
+    expect(s.quality!['SD VAE'].worst.psnr).toBe(worst);
+    expect(Number.isFinite(s.quality!.TAESD.psnr_mean)).toBe(true);
+    // Four 16x16 images in batches of at most 3, the 24x16 one alone; progress with rate and time left.
+    const log = err.join('');
+    expect(log).toMatch(/16x16 x3/);
+    expect(log).toMatch(/16x16 x1/);
+    expect(log).toMatch(/24x16 x1/);
+    expect(log).toMatch(/\[6\/6\] .* img\/s, \d+ s left/);
+    expect(log).toMatch(/skipped .*bad\.png/);
+    expect(out.join('\n')).toMatch(/5 images \(5 encoded now, 0 already done, 1 failed\)/);
+    expect(out.join('\n')).toMatch(/SD VAE: PSNR mean .* dB, SSIM mean .*; worst /);
+
+    // Batched latents equal those encoded one at a time.
+    const one = join(dir, 'one');
+    await runEncode([join(src, '?.png'), '--vae', PAIR_VAE, '-o', one]);
+    for (const n of LATENTS) expect(readLatentFile(join(one, n)).data).toEqual(readLatentFile(join(lat, n)).data);
+  });
+
+  it('a rerun redoes nothing; an input made newer is redone; another model is refused without --force', async () => {
+    const src = makeFolder();
+    const lat = join(dir, 'lat');
+    await runEncode([src, '--vae', PAIR_VAE, '-o', lat]);
+    const before = mtimes(lat, LATENTS);
+    out = [];
+    await runEncode([src, '--vae', PAIR_VAE, '-o', lat]);
+    expect(mtimes(lat, LATENTS)).toEqual(before);
+    expect(index(lat).summary!.skipped).toBe(5);
+    expect(out.join('\n')).toMatch(/0 encoded now, 5 already done/);
+
+    const future = new Date(Date.now() + 60_000);
+    utimesSync(join(src, 'b.png'), future, future);
+    await runEncode([src, '--vae', PAIR_VAE, '-o', lat]);
+    const after = mtimes(lat, LATENTS);
+    expect(after.filter((t, i) => t !== before[i]).length).toBe(1);
+    expect(after[1]).not.toBe(before[1]);
+
+    await expect(runEncode([src, '--consistency', CONS, '-o', lat])).rejects.toThrow(/existing output\(s\) in .* were not made by this model and precision; use --force[\s\S]*a\.latent\.safetensors: made by AutoencoderKL:vae as fp16/);
+    await expect(runEncode([src, '--vae', PAIR_VAE, '-o', lat, '--precision', 'u8'])).rejects.toThrow(/made by AutoencoderKL:vae as fp16/);
+    expect(await runEncode([src, '--vae', PAIR_VAE, '-o', lat, '--precision', 'u8', '--force'])).toBe(1);
+    expect(index(lat).entries.every((e) => e.precision === 'u8')).toBe(true);
+  });
+
+  it('killed mid-run (SIGKILL after 2 outputs), the rerun completes without redoing finished files', async () => {
+    const src = makeFolder();
+    const lat = join(dir, 'lat');
+    const child = spawnSync(join(ROOT, 'node_modules/.bin/vite-node'), [join(ROOT, 'src/cli/main.ts'), 'encode', src, '--vae', PAIR_VAE, '-o', lat], {
+      cwd: ROOT,
+      env: { ...process.env, SDVAE_TEST_KILL_AFTER: '2' },
+      encoding: 'utf8',
+    });
+    expect(child.signal).toBe('SIGKILL');
+    const done = LATENTS.filter((n) => existsSync(join(lat, n)));
+    expect(done.length).toBe(2);
+    const before = mtimes(lat, done);
+    expect(await runEncode([src, '--vae', PAIR_VAE, '-o', lat])).toBe(1); // bad.png still fails
+    expect(mtimes(lat, done)).toEqual(before);
+    const s = index(lat).summary!;
+    expect([s.images, s.done_now, s.skipped]).toEqual([5, 3, 2]);
+    expect(index(lat).entries.map((e) => e.output).sort()).toEqual(LATENTS);
+  }, 60_000);
+});
+
+describe('sdvae decode LATENTS_DIR -o OUT_DIR', () => {
+  it('decodes every latent (batched as decoded alone), indexes them, skips them on a rerun', async () => {
+    const src = makeFolder();
+    const lat = join(dir, 'lat');
+    await runEncode([src, '--vae', PAIR_VAE, '-o', lat, '--precision', 'fp32']);
+    const png = join(dir, 'png');
+    expect(await runDecode([lat, '--vae', PAIR_VAE, '-o', png, '--batch', '4'])).toBe(0);
+    const idx = index(png);
+    expect(idx.kind).toBe('images');
+    expect(idx.entries.map((e) => e.output).sort()).toEqual(['a.png', 'b.png', 'c.png', 'd.png', 'e.png']);
+    expect(readPng(join(png, 'e.png')).image.width).toBe(24);
+    const single = join(dir, 'a-alone.png');
+    await runDecode([join(lat, 'a.latent.safetensors'), '--vae', PAIR_VAE, '-o', single]);
+    expect(readPng(join(png, 'a.png')).image.data).toEqual(readPng(single).image.data);
+    expect(err.join('')).toMatch(/2x2 latents x4/);
+
+    const before = mtimes(png, ['a.png', 'e.png']);
+    await runDecode([lat, '--vae', PAIR_VAE, '-o', png]);
+    expect(mtimes(png, ['a.png', 'e.png'])).toEqual(before);
+    await expect(runDecode([lat, '--taesd', TAESD, '-o', png])).rejects.toThrow(/a\.png: decoded by AutoencoderKL:vae/);
+    expect(await runDecode([lat, '--taesd', TAESD, '-o', join(dir, 'taesd')])).toBe(0);
+  });
+});
+
+describe('collection helpers', () => {
+  it('lists folders and file-name globs, and refuses what matches nothing', () => {
+    const src = makeFolder();
+    expect(listInputs([src], '.png').map((p) => p.slice(src.length + 1))).toEqual(['a.png', 'b.png', 'bad.png', 'c.png', 'd.png', 'e.png']);
+    expect(listInputs([join(src, '?.png')], '.png').length).toBe(5);
+    expect(() => listInputs([join(src, 'z*.png')], '.png')).toThrow(/z\*\.png: matches no file/);
+    expect(() => listInputs([join(dir, 'nope')], '.png')).toThrow(/nope: no such file or folder/);
+    expect(() => listInputs([join(dir, '*', 'a.png')], '.png')).toThrow(/only supported in the file name/);
+  });
+
+  it('groups equal sizes and cuts them into batches', () => {
+    expect(batchesBySize([1, 2, 3, 4, 5, 6, 7], (n) => (n % 2 ? 'odd' : 'even'), 2)).toEqual([[1, 3], [5, 7], [2, 4], [6]]);
+  });
+});
