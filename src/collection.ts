@@ -192,17 +192,27 @@ export function summarize(index: CollectionIndex, doneNow: number, skipped: numb
   const total = Object.values(out).reduce((a, b) => a + b, 0);
   const latentTotal = index.kind === 'latents' ? total : index.entries.reduce((a, e) => a + e.source_bytes, 0);
   const s: Summary = { images: index.entries.length, done_now: doneNow, skipped, failed: index.failed.length, png_bytes: png, output_bytes: out, ratio: latentTotal ? png / latentTotal : 0, seconds };
-  if (report) {
-    const q: NonNullable<Summary['quality']> = {};
-    const decoders = new Set(index.entries.flatMap((e) => Object.keys(e.quality ?? {})));
-    for (const d of decoders) {
-      const rows = index.entries.filter((e) => e.quality?.[d]).map((e) => ({ source: e.source, ...e.quality![d] }));
-      const worst = rows.reduce((a, b) => (b.psnr < a.psnr ? b : a));
-      q[d] = { psnr_mean: rows.reduce((a, r) => a + r.psnr, 0) / rows.length, ssim_mean: rows.reduce((a, r) => a + r.ssim, 0) / rows.length, worst };
-    }
-    s.quality = q;
-  }
+  if (report) s.quality = qualitySummary(index.entries.flatMap((e) => Object.entries(e.quality ?? {}).map(([decoder, q]) => ({ source: e.source, decoder, ...q }))));
   return s;
+}
+
+/** PSNR/SSIM mean and the worst image (lowest PSNR), per decoder. */
+export function qualitySummary(rows: { source: string; decoder: string; psnr: number; ssim: number }[]): NonNullable<Summary['quality']> {
+  const q: NonNullable<Summary['quality']> = {};
+  for (const d of new Set(rows.map((r) => r.decoder))) {
+    const mine = rows.filter((r) => r.decoder === d);
+    const worst = mine.reduce((a, b) => (b.psnr < a.psnr ? b : a));
+    q[d] = {
+      psnr_mean: mine.reduce((a, r) => a + r.psnr, 0) / mine.length,
+      ssim_mean: mine.reduce((a, r) => a + r.ssim, 0) / mine.length,
+      worst: { source: worst.source, psnr: worst.psnr, ssim: worst.ssim },
+    };
+  }
+  return q;
+}
+
+export function formatQuality(q: NonNullable<Summary['quality']>): string[] {
+  return Object.entries(q).map(([d, v]) => `${d}: PSNR mean ${v.psnr_mean.toFixed(2)} dB, SSIM mean ${v.ssim_mean.toFixed(4)}; worst ${v.worst.source} (${v.worst.psnr.toFixed(2)} dB, ${v.worst.ssim.toFixed(4)})`);
 }
 
 export function formatSummary(s: Summary, kind: CollectionIndex['kind']): string {
@@ -211,7 +221,6 @@ export function formatSummary(s: Summary, kind: CollectionIndex['kind']): string
     `${s.images} images (${s.done_now} ${kind === 'latents' ? 'encoded' : 'decoded'} now, ${s.skipped} already done, ${s.failed} failed) in ${s.seconds.toFixed(2)} s`,
     kind === 'latents' ? `PNG in ${s.png_bytes} B, latents out: ${bytes || 'none'}; ratio ${s.ratio.toFixed(1)}x` : `latents in, PNG out ${s.png_bytes} B; ratio ${s.ratio.toFixed(1)}x`,
   ];
-  for (const [d, q] of Object.entries(s.quality ?? {}))
-    lines.push(`${d}: PSNR mean ${q.psnr_mean.toFixed(2)} dB, SSIM mean ${q.ssim_mean.toFixed(4)}; worst ${q.worst.source} (${q.worst.psnr.toFixed(2)} dB, ${q.worst.ssim.toFixed(4)})`);
+  if (s.quality) lines.push(...formatQuality(s.quality));
   return lines.join('\n');
 }

@@ -4,7 +4,7 @@
 //                 and with the consistency decoder, write the figure and the numbers.
 //   --decoded:    compare an original with images decoded elsewhere (no GPU needed).
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { comparisonFigure, formatReports, measure, mostDifferentWindow, pngBytes, type DecoderResult, type ImageReport } from '../compare.js';
@@ -16,15 +16,19 @@ import { decodeLatent, decodeLatentTaesd, encodeImage, latentMeta, loadModel, lo
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
 import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
+import { formatQuality, listInputs, qualitySummary } from '../collection.js';
 
 export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] --vae DIR --consistency DIR -o OUTDIR [options]
+sdvae compare DIR_OR_GLOB... --vae DIR --consistency DIR [--taesd DIR] -o OUTDIR
 sdvae compare ORIGINAL.png --decoded A.png,B.png [--labels "SD VAE,Consistency"] -o OUTDIR
 
 For each image: encode with the SD VAE, store the latent (OUTDIR/NAME.latent.safetensors), decode it
 with the SD VAE decoder and the consistency decoder, and write OUTDIR/NAME.compare.png (Original |
 SD VAE | Consistency, plus a zoomed crop where the decoders differ most). Prints PSNR, SSIM, SSIM on
 luma, decode times and storage sizes (PNG vs fp32/fp16/8-bit latents, and the PSNR each latent
-precision costs); OUTDIR/report.json holds the same.
+precision costs); OUTDIR/report.json holds the same. A folder (or a glob such as 'photos/*.png')
+compares each of its PNGs; one that cannot be read (or prepared) is reported and skipped, and
+OUTDIR/summary.json has the PSNR/SSIM mean and worst image per decoder.
 
   --center-crop, --resize WxH|N   prepare the image (as in sdvae encode)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
@@ -68,6 +72,7 @@ export async function runCompare(argv: string[]): Promise<number> {
   };
 
   let reports: ImageReport[];
+  const failed: { source: string; error: string }[] = [];
   if (values.decoded) {
     if (values.vae || values.consistency || values.taesd) throw new UsageError('compare: --decoded compares existing images; do not give --vae/--consistency with it');
     if (positionals.length !== 1) throw new UsageError('compare: --decoded takes one original image');
@@ -92,8 +97,19 @@ export async function runCompare(argv: string[]): Promise<number> {
       const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
       if (taesd && taesd.latentSpace !== vae.latentSpace) throw new Error(`${values.taesd} (latent space ${taesd.latentSpace}) does not decode ${values.vae}'s latent space ${vae.latentSpace}`);
       reports = [];
-      for (const [i, path] of positionals.entries()) {
-        progress(`[${i + 1}/${positionals.length}] ${path}`);
+      const folder = positionals.some((p) => /[*?]/.test(p) || (existsSync(p) && statSync(p).isDirectory()));
+      const images = folder ? listInputs(positionals, '.png') : positionals;
+      for (const [i, path] of images.entries()) {
+        progress(`[${i + 1}/${images.length}] ${path}`);
+        if (folder) {
+          try {
+            prepareImage(readPng(path).image, { centerCrop: opts.centerCrop, resize: opts.resize }, vae.model.downscale, path);
+          } catch (e) {
+            failed.push({ source: path, error: (e as Error).message });
+            progress(`skipped ${path}: ${(e as Error).message}`);
+            continue;
+          }
+        }
         reports.push(await compareWithModels(gpu, path, vae, cons, opts, outFile, taesd));
       }
       vae.model.release();
@@ -105,7 +121,12 @@ export async function runCompare(argv: string[]): Promise<number> {
   }
   writeFileSync(outFile('report.json'), JSON.stringify(reports, null, 2) + '\n');
   console.log(values.json ? JSON.stringify(reports, null, 2) : formatReports(reports));
-  return 0;
+  if (reports.length > 1 || failed.length) {
+    const quality = qualitySummary(reports.flatMap((r) => r.decoders.map((d) => ({ source: r.image, decoder: d.decoder, psnr: d.psnr, ssim: d.ssim }))));
+    writeFileSync(outFile('summary.json'), JSON.stringify({ images: reports.length, failed, quality }, null, 2) + '\n');
+    if (!values.json) console.log([`${reports.length} images compared, ${failed.length} skipped`, ...formatQuality(quality)].join('\n'));
+  }
+  return failed.length ? 1 : 0;
 }
 
 const stem = (p: string) => basename(p, extname(p));

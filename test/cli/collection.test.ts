@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCompare } from '../../src/cli/compare.js';
 import { runDecode } from '../../src/cli/decode.js';
 import { runEncode } from '../../src/cli/encode.js';
-import { batchesBySize, listInputs, sha256File, type CollectionIndex } from '../../src/collection.js';
+import { batchesBySize, listInputs, outputNames, sha256File, stem, type CollectionIndex } from '../../src/collection.js';
 import { createImage } from '../../src/io/image.js';
 import { readLatentFile } from '../../src/io/latents.js';
 import { readPng, writePng } from '../../src/io/png.js';
@@ -170,6 +171,24 @@ describe('sdvae decode LATENTS_DIR -o OUT_DIR', () => {
   });
 });
 
+describe('sdvae compare DIR', () => {
+  it('compares every readable image with three decoders, skips the corrupt one, summarises mean and worst', async () => {
+    const src = makeFolder();
+    const o = join(dir, 'cmp');
+    expect(await runCompare([src, '--vae', PAIR_VAE, '--consistency', CONS, '--taesd', TAESD, '--steps', '1', '-o', o])).toBe(1);
+    const reports = JSON.parse(readFileSync(join(o, 'report.json'), 'utf8'));
+    expect(reports.map((r: { image: string }) => r.image)).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const summary = JSON.parse(readFileSync(join(o, 'summary.json'), 'utf8'));
+    expect(summary.images).toBe(5);
+    expect(summary.failed.map((f: { source: string }) => f.source)).toEqual([join(src, 'bad.png')]);
+    expect(Object.keys(summary.quality)).toEqual(['SD VAE', 'Consistency', 'TAESD']);
+    const taesdPsnr = reports.map((r: { decoders: { psnr: number }[] }) => r.decoders[2].psnr);
+    expect(summary.quality.TAESD.worst.psnr).toBe(Math.min(...taesdPsnr));
+    expect(summary.quality.TAESD.psnr_mean).toBeCloseTo(taesdPsnr.reduce((a: number, b: number) => a + b, 0) / 5, 10);
+    expect(out.join('\n')).toMatch(/5 images compared, 1 skipped/);
+  }, 60_000);
+});
+
 describe('collection helpers', () => {
   it('lists folders and file-name globs, and refuses what matches nothing', () => {
     const src = makeFolder();
@@ -178,6 +197,11 @@ describe('collection helpers', () => {
     expect(() => listInputs([join(src, 'z*.png')], '.png')).toThrow(/z\*\.png: matches no file/);
     expect(() => listInputs([join(dir, 'nope')], '.png')).toThrow(/nope: no such file or folder/);
     expect(() => listInputs([join(dir, '*', 'a.png')], '.png')).toThrow(/only supported in the file name/);
+  });
+
+  it('refuses two inputs that would write the same output', () => {
+    expect(() => outputNames(['x/a.png', 'y/a.png'], (i) => `${stem(i)}.latent.safetensors`)).toThrow(/x\/a\.png and y\/a\.png would both be written as a\.latent\.safetensors/);
+    expect(stem('d/a.latent.safetensors')).toBe('a');
   });
 
   it('groups equal sizes and cuts them into batches', () => {
