@@ -136,7 +136,12 @@ export function readIndex(dir: string, kind: CollectionIndex['kind']): Collectio
   } catch (e) {
     throw new Error(`${path}: invalid JSON (${(e as Error).message}); move it away to start a new index`);
   }
-  if (index.format !== 'sdvae-collection' || !Array.isArray(index.entries)) throw new Error(`${path}: not an sdvae collection index (format ${JSON.stringify(index.format)})`);
+  if (!index || typeof index !== 'object' || index.format !== 'sdvae-collection' || !Array.isArray(index.entries))
+    throw new Error(`${path}: not an sdvae collection index (format ${JSON.stringify((index as { format?: unknown } | null)?.format)}, expected "sdvae-collection" with a list of entries)`);
+  index.entries.forEach((e, i) => {
+    const ok = e && typeof e === 'object' && ['source', 'output', 'model', 'precision', 'sha256'].every((k) => typeof (e as unknown as Record<string, unknown>)[k] === 'string');
+    if (!ok) throw new Error(`${path}: entry ${i} is not an index entry (needs source, output, model, precision and sha256 strings); move the file away to start a new index`);
+  });
   if (index.kind !== kind) throw new Error(`${path}: indexes ${index.kind}, but this run writes ${kind} into ${dir}`);
   return { ...index, failed: [] };
 }

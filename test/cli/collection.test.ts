@@ -208,3 +208,33 @@ describe('collection helpers', () => {
     expect(batchesBySize([1, 2, 3, 4, 5, 6, 7], (n) => (n % 2 ? 'odd' : 'even'), 2)).toEqual([[1, 3], [5, 7], [2, 4], [6]]);
   });
 });
+
+describe('index.json reader (untrusted file)', () => {
+  it('gives a clear error, never a crash, for malformed indexes (fuzzed)', async () => {
+    const { readIndex } = await import('../../src/collection.js');
+    const good = JSON.stringify({ format: 'sdvae-collection', version: 1, kind: 'latents', entries: [{ source: 's.png', output: 's.latent.safetensors', model: 'm', precision: 'fp16', sha256: 'x' }], failed: [] });
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    const variants = ['', 'null', '[]', '{}', '{"format":"sdvae-collection","entries":{}}', '{"format":"sdvae-collection","kind":"latents","entries":[null]}', '{"format":"sdvae-collection","kind":"latents","entries":[{"output":3}]}'];
+    for (let i = 0; i < 200; i++) {
+      const b = Buffer.from(good);
+      const cut = rnd(b.length);
+      const mode = rnd(3);
+      if (mode === 0) variants.push(good.slice(0, cut));
+      else if (mode === 1) variants.push(good.slice(0, cut) + String.fromCharCode(rnd(128)) + good.slice(cut + 1));
+      else variants.push(good.replace(/"(model|output|sha256)":"[^"]*"/, `"$1":${['1', 'null', '[]', '{}'][rnd(4)]}`));
+    }
+    for (const v of variants) {
+      const d = mkdtempSync(join(tmpdir(), 'sdvae-idx-'));
+      writeFileSync(join(d, 'index.json'), v);
+      try {
+        const idx = readIndex(d, 'latents');
+        // Accepted: then it is a well-formed index.
+        expect(idx.entries.every((e) => typeof e.output === 'string' && typeof e.model === 'string')).toBe(true);
+      } catch (e) {
+        expect(e).not.toBeInstanceOf(TypeError);
+        expect((e as Error).message).toContain(join(d, 'index.json'));
+      }
+    }
+  });
+});
