@@ -17,7 +17,7 @@
 // after its N-th output has been renamed into place, to test resumption.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 
 /** One image of an encode run, or one latent of a decode run, as index.json records it. */
@@ -114,6 +114,12 @@ export function outputNames(inputs: string[], name: (input: string) => string): 
     byName.set(n, i);
   }
   return new Map([...byName].map(([n, i]) => [i, n]));
+}
+
+/** Creates the output folder; an existing file of that name is an error (not a crash in mkdir). */
+export function ensureOutDir(dir: string): void {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`-o ${dir}: is a file; a folder of inputs is written into an output folder`);
+  mkdirSync(dir, { recursive: true });
 }
 
 export const stem = (p: string) => basename(p, extname(p)).replace(/\.latent$/, '');

@@ -4,7 +4,7 @@
 // An image or latent that cannot be read is reported, recorded under `failed` in the index, and
 // skipped; the run goes on. Node only.
 
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Gpu } from './gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
@@ -17,7 +17,7 @@ import type { AutoencoderKL } from './models/autoencoder_kl.js';
 import type { ConsistencyDecodeOptions, ConsistencyDecoder } from './models/consistency_decoder.js';
 import { latentMeta, prepareImage, type LoadedModel, type LoadedTaesd, type PrepareOptions } from './pipeline.js';
 import {
-  batchesBySize, isFresh, outputNames, outputWritten, Progress, readIndex, sha256File, stem, summarize, writeIndex,
+  batchesBySize, ensureOutDir, isFresh, outputNames, outputWritten, Progress, readIndex, sha256File, stem, summarize, writeIndex,
   type CollectionIndex, type IndexEntry, type Summary,
 } from './collection.js';
 
@@ -98,7 +98,7 @@ function plan(inputs: string[], names: Map<string, string>, o: CollectionOptions
 
 export async function encodeCollection(gpu: Gpu, m: LoadedModel, inputs: string[], o: EncodeCollectionOptions): Promise<{ index: CollectionIndex; summary: Summary }> {
   const t0 = performance.now();
-  mkdirSync(o.outDir, { recursive: true });
+  ensureOutDir(o.outDir);
   const names = outputNames(inputs, (i) => `${stem(i)}.latent.safetensors`);
   const index = readIndex(o.outDir, 'latents');
   const entries = new Map(index.entries.map((e) => [e.output, e]));
@@ -188,7 +188,7 @@ function latentEntry(input: string, out: string, m: LoadedModel, size?: [number,
 
 export async function decodeCollection(decoder: BatchDecoder, latentFiles: string[], o: CollectionOptions): Promise<{ index: CollectionIndex; summary: Summary }> {
   const t0 = performance.now();
-  mkdirSync(o.outDir, { recursive: true });
+  ensureOutDir(o.outDir);
   const names = outputNames(latentFiles, (i) => `${stem(i)}.png`);
   const index = readIndex(o.outDir, 'images');
   const entries = new Map(index.entries.map((e) => [e.output, e]));

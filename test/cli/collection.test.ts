@@ -147,6 +147,22 @@ describe('sdvae encode DIR -o LATENTS_DIR', () => {
   }, 60_000);
 });
 
+describe('folder arguments', () => {
+  it('bad arguments are refused by name, before any work', async () => {
+    const src = makeFolder();
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    await expect(runEncode([src, '--vae', PAIR_VAE, '-o', file])).rejects.toThrow(/-o .*a-file: is a file; a folder of inputs is written into an output folder/);
+    await expect(runEncode([src, '--vae', PAIR_VAE, '-o', join(dir, 'o'), '--batch', '0'])).rejects.toThrow(/--batch: expected an integer from 1 to 1024, got "0"/);
+    await expect(runEncode([join(src, 'a.png'), '--vae', PAIR_VAE, '-o', join(dir, 'a.latent.safetensors'), '--batch', '2'])).rejects.toThrow(/--batch, --report and --taesd apply to folders/);
+    await expect(runEncode([src, '--vae', PAIR_VAE, '-o', join(dir, 'o'), '--sample'])).rejects.toThrow(/--sample is for single images/);
+    await expect(runEncode([src, '--vae', PAIR_VAE, '-o', join(dir, 'o'), '--taesd', TAESD])).rejects.toThrow(/--taesd needs --report/);
+    await expect(runDecode([src, '--vae', PAIR_VAE, '--taesd', TAESD, '--preview', '-o', join(dir, 'p')])).rejects.toThrow(/a folder is decoded with one of --vae, --consistency or --taesd/);
+    await expect(runDecode([join(dir, 'none'), '--vae', PAIR_VAE, '-o', join(dir, 'p')])).rejects.toThrow(/none: cannot open/);
+    expect(existsSync(join(dir, 'o'))).toBe(false);
+  });
+});
+
 describe('sdvae decode LATENTS_DIR -o OUT_DIR', () => {
   it('decodes every latent (batched as decoded alone), indexes them, skips them on a rerun', async () => {
     const src = makeFolder();
