@@ -4,7 +4,7 @@
 // An image or latent that cannot be read is reported, recorded under `failed` in the index, and
 // skipped; the run goes on. Node only.
 
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { Gpu } from './gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
@@ -186,7 +186,18 @@ function latentEntry(input: string, out: string, m: LoadedModel, size?: [number,
   };
 }
 
-export async function decodeCollection(decoder: BatchDecoder, latentFiles: string[], o: CollectionOptions): Promise<{ index: CollectionIndex; summary: Summary }> {
+/**
+ * The original a latent was encoded from, prepared as it was (its metadata records the source path
+ * and the crop and resize applied), to measure a decode against; undefined when it is not at hand.
+ */
+export function originalOf(latent: StoredLatent): RgbImage | undefined {
+  const { source, crop, resize } = latent.meta;
+  if (!source || !existsSync(source)) return undefined;
+  const size = resize ? /^(\d+)x(\d+)/.exec(resize) : null;
+  return prepareImage(readPng(source).image, { centerCrop: !!crop, resize: size ? [Number(size[1]), Number(size[2])] : undefined }, 1, source).image;
+}
+
+export async function decodeCollection(decoder: BatchDecoder, latentFiles: string[], o: CollectionOptions & { report?: boolean }): Promise<{ index: CollectionIndex; summary: Summary }> {
   const t0 = performance.now();
   ensureOutDir(o.outDir);
   const names = outputNames(latentFiles, (i) => `${stem(i)}.png`);
@@ -236,17 +247,23 @@ export async function decodeCollection(decoder: BatchDecoder, latentFiles: strin
       writePng(out, img, { force: true }); // temporary name, then renamed
       outputWritten();
       const [, , h, w] = b.latent.shape;
-      entries.set(name, {
+      const entry: IndexEntry = {
         source: b.input, output: name, model: decoder.model, latent_space: b.latent.meta.latentSpace, precision: b.latent.precision,
         size: [img.width, img.height], source_size: b.latent.meta.sourceSize, latent_shape: [1, b.latent.shape[1], h, w],
         source_bytes: statSync(b.input).size, output_bytes: statSync(out).size, sha256: sha256File(out),
-      });
+      };
+      if (o.report) {
+        const original = originalOf(b.latent);
+        if (original && original.width === img.width && original.height === img.height) entry.quality = { [decoder.label]: { psnr: psnr(original, img), ssim: ssimRgb(original, img) } };
+        else o.log(`no original to measure ${b.input} against (${b.latent.meta.source ?? 'no source recorded'})`);
+      }
+      entries.set(name, entry);
     });
     writeIndex(o.outDir, { ...index, entries: [...entries.values()] });
     progress.tick(batch.length, `${batch[0].latent.shape[3]}x${batch[0].latent.shape[2]} latents x${batch.length}`);
   }
   index.entries = [...entries.values()];
-  const summary = summarize(index, todo.length - index.failed.length, skip.length, (performance.now() - t0) / 1000, false);
+  const summary = summarize(index, todo.length - index.failed.length, skip.length, (performance.now() - t0) / 1000, !!o.report);
   index.summary = summary;
   writeIndex(o.outDir, index);
   return { index, summary };

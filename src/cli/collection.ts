@@ -16,7 +16,9 @@ export const COLLECTION_HELP = `Folders (several inputs, a folder or a glob such
   --batch N              images (latents) of equal size share one GPU pass, N at a time (default 1);
                          other sizes are grouped separately
   --report               encode: decode each stored latent (with the model's decoder, and TAESD with
-                         --taesd) and report PSNR/SSIM mean and the worst image per decoder
+                         --taesd) and report PSNR/SSIM mean and the worst image per decoder; decode:
+                         measure each image against its original (the source the latent records,
+                         cropped and resized as it was), same report
   --force                redo outputs that exist; without it a rerun skips complete outputs newer
                          than their input, and refuses to replace outputs made by another model`;
 
@@ -42,7 +44,7 @@ export async function encodeFolder(gpu: Gpu, m: LoadedModel, a: CollectionArgs, 
 export async function decodeFolder(gpu: Gpu, m: LoadedModel | LoadedTaesd, a: CollectionArgs, opts: { steps?: number; seed?: number; clamp?: boolean }): Promise<number> {
   const files = listInputs(a.inputs, '.latent.safetensors');
   progress(`decoding ${files.length} latents from ${a.inputs.join(' ')} into ${a.outDir} with ${m.name}`);
-  const { summary } = await decodeCollection(batchDecoder(gpu, m, opts), files, { outDir: a.outDir, batch: a.batch, force: a.force, log });
+  const { summary } = await decodeCollection(batchDecoder(gpu, m, opts), files, { outDir: a.outDir, batch: a.batch, force: a.force, log, report: a.report });
   console.log(formatSummary(summary, 'images'));
   return summary.failed ? 1 : 0;
 }

@@ -13,7 +13,7 @@ import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, decodeFolder } from './collection.js';
 
 export const DECODE_HELP = `sdvae decode LATENT.safetensors (--vae DIR | --consistency DIR | --taesd DIR) -o OUT.png [options]
-sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DIR [--batch N]
+sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DIR [--batch N] [--report]
 
   --taesd DIR            TAESD (AutoencoderTiny; DIR or the hub id madebyollin/taesd for weights/taesd):
                          alone, the decoder; with --vae/--consistency and --preview, the previewer
@@ -50,13 +50,14 @@ export async function runDecode(argv: string[]): Promise<number> {
       'max-binding-bytes': { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
+      report: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return console.log(DECODE_HELP), 0;
   if (!positionals.length) throw new UsageError(`decode: no latent file given\n\n${DECODE_HELP}`);
   const folder = isCollection(positionals);
-  if (!folder && values.batch !== undefined) throw new UsageError('decode: --batch applies to folders of latents');
+  if (!folder && (values.batch !== undefined || values.report)) throw new UsageError('decode: --batch and --report apply to folders of latents');
   if (!values.output) throw new UsageError(`decode: -o OUT.png is required\n\n${DECODE_HELP}`);
   const slow = [values.vae, values.consistency].filter(Boolean).length;
   if (slow > 1 || (!slow && !values.taesd)) throw new UsageError('decode: give exactly one of --vae DIR, --consistency DIR or --taesd DIR (--taesd may join the others with --preview)');
@@ -73,7 +74,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
     try {
       const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency');
-      const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: false }, { steps, seed, clamp: values.clamp });
+      const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, { steps, seed, clamp: values.clamp });
       m.model.release();
       return code;
     } finally {

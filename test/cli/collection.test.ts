@@ -183,7 +183,17 @@ describe('sdvae decode LATENTS_DIR -o OUT_DIR', () => {
     await runDecode([lat, '--vae', PAIR_VAE, '-o', png]);
     expect(mtimes(png, ['a.png', 'e.png'])).toEqual(before);
     await expect(runDecode([lat, '--taesd', TAESD, '-o', png])).rejects.toThrow(/a\.png: decoded by AutoencoderKL:vae/);
-    expect(await runDecode([lat, '--taesd', TAESD, '-o', join(dir, 'taesd')])).toBe(0);
+
+    // --report: each decode against its original (found through the latent's recorded source).
+    out = [];
+    const t = join(dir, 'taesd');
+    expect(await runDecode([lat, '--taesd', TAESD, '-o', t, '--report'])).toBe(0);
+    const tIdx = index(t);
+    const a = readPng(join(src, 'a.png')).image;
+    const { psnr } = await import('../../src/metrics/psnr.js');
+    expect(tIdx.entries.find((e) => e.output === 'a.png')!.quality!.TAESD.psnr).toBe(psnr(a, readPng(join(t, 'a.png')).image));
+    expect(tIdx.summary!.quality!.TAESD.worst.psnr).toBe(Math.min(...tIdx.entries.map((e) => e.quality!.TAESD.psnr)));
+    expect(out.join('\n')).toMatch(/TAESD: PSNR mean .* dB/);
   });
 });
 
