@@ -130,10 +130,18 @@ export async function encodeCollection(gpu: Gpu, m: LoadedModel, inputs: string[
     }
   }
   for (const batch of batchesBySize(sized, (s) => s.key, o.batch)) {
-    const images = batch.map(({ input }) => {
-      const { image: raw } = readPng(input);
-      return { input, raw, ...prepareImage(raw, o.prepare, m.model.downscale, input) };
+    const images = batch.flatMap(({ input, key }) => {
+      try {
+        const { image: raw } = readPng(input);
+        const p = prepareImage(raw, o.prepare, m.model.downscale, input);
+        if (`${p.image.width}x${p.image.height}` !== key) throw new Error(`${input}: changed size while the run was going (was ${key})`);
+        return [{ input, raw, ...p }];
+      } catch (e) {
+        fail(index, o.log, input, e); // changed since it was sized
+        return [];
+      }
     });
+    if (!images.length) continue;
     const { width: W, height: H } = images[0].image;
     const x = gpu.upload(concat(images.map((i) => toTensorData(i.image))), [images.length, H, W, 3], 'images');
     const dist = m.model.encode(x);
@@ -152,14 +160,14 @@ export async function encodeCollection(gpu: Gpu, m: LoadedModel, inputs: string[
       entries.set(names.get(im.input)!, latentEntry(im.input, out, m, [W, H], [im.raw.width, im.raw.height]));
     }
     for (const d of o.report) {
-      const decoded = await d.decode(stored, batch.map((b) => b.input));
+      const decoded = await d.decode(stored, images.map((im) => im.input));
       decoded.forEach((img, i) => {
         const e = entries.get(names.get(images[i].input)!)!;
         e.quality = { ...e.quality, [d.label]: { psnr: psnr(images[i].image, img), ssim: ssimRgb(images[i].image, img) } };
       });
     }
     save();
-    progress.tick(batch.length, `${W}x${H} x${batch.length}`);
+    progress.tick(batch.length, `${W}x${H} x${images.length}`);
   }
   index.entries = [...entries.values()];
   const summary = summarize(index, todo.length - index.failed.length, skip.length, (performance.now() - t0) / 1000, o.report.length > 0);
