@@ -1,8 +1,8 @@
-// npm run bench:taesd [-- --runs N] [--sizes 256,512] [--vae-sizes 256]
+// npm run bench:taesd [-- --runs N] [--sizes 256,512] [--vae-sizes 256,512] [--vae-runs N]
 //
 // TAESD (AutoencoderTiny, the default madebyollin/taesd shapes from the reference manifest, random
 // weights) decode time next to the SD VAE decoder's (sd-vae-ft-mse shapes) on the same device in the
-// same process: medians of N runs after a warm-up run (which compiles the pipelines), the GFLOP each
+// same process: medians of N runs (the SD VAE: --vae-runs, default 1, it is ~20x slower) after a warm-up run (which compiles the pipelines), the GFLOP each
 // run records (2 x the multiply-adds of every conv), effective GFLOP/s, and the pool's peak memory.
 
 import { execSync } from 'node:child_process';
@@ -21,7 +21,8 @@ const arg = (name: string) => {
 };
 const runs = Number(arg('runs') ?? 3);
 const sizes = (arg('sizes') ?? '256,512').split(',').map(Number);
-const vaeSizes = (arg('vae-sizes') ?? '256').split(',').filter(Boolean).map(Number);
+const vaeSizes = (arg('vae-sizes') ?? '256,512').split(',').filter(Boolean).map(Number);
+const vaeRuns = Number(arg('vae-runs') ?? 1);
 
 /** Random parameters with the manifest's names and shapes, scaled by fan-in so activations stay O(1). */
 function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
@@ -41,7 +42,7 @@ function randomLoader(file: string): { p: ParamLoader; config: Record<string, un
   return { p, config: m.config };
 }
 
-async function measure(gpu: Gpu, what: string, run: () => Tensor) {
+async function measure(gpu: Gpu, what: string, run: () => Tensor, runs: number) {
   const once = async () => {
     gpu.opLog = [];
     const t0 = performance.now();
@@ -75,7 +76,7 @@ try {
 } catch {
   /* not Debian */
 }
-console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up`);
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs after a warm-up: TAESD ${runs}, SD VAE ${vaeRuns}`);
 const latent = (h: number) => gpu.upload(Float32Array.from({ length: h * h * 4 }, (_, i) => Math.sin(i * 0.7) * 0.8), [1, h, h, 4], 'latent');
 const results: Awaited<ReturnType<typeof measure>>[] = [];
 try {
@@ -84,7 +85,7 @@ try {
   t.p.finish();
   for (const size of sizes) {
     const z = latent(size / 8);
-    results.push(await measure(gpu, `TAESD decode 1x4x${size / 8}x${size / 8} -> ${size}x${size}`, () => taesd.decode(z)));
+    results.push(await measure(gpu, `TAESD decode 1x4x${size / 8}x${size / 8} -> ${size}x${size}`, () => taesd.decode(z), runs));
     z.release();
   }
   taesd.release();
@@ -94,7 +95,7 @@ try {
     v.p.finish();
     for (const size of vaeSizes) {
       const z = latent(size / 8);
-      results.push(await measure(gpu, `SD VAE decode 1x4x${size / 8}x${size / 8} -> ${size}x${size}`, () => vae.decode(z)));
+      results.push(await measure(gpu, `SD VAE decode 1x4x${size / 8}x${size / 8} -> ${size}x${size}`, () => vae.decode(z), vaeRuns));
       z.release();
     }
     vae.release();
