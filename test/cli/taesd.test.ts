@@ -102,6 +102,11 @@ describe('TAESD in compare and check', () => {
     expect(readPng(join(dir, 'gt1.compare.png')).image.width).toBeGreaterThanOrEqual(4 * 64);
   });
 
+  it('inspect says it does not cover TAESD yet, instead of failing to load it as an SD VAE', async () => {
+    const { runInspect } = await import('../../src/cli/inspect.js');
+    await expect(runInspect(['--model', TAESD])).rejects.toThrow(/tiny-taesd is an AutoencoderTiny \(TAESD\), which inspect does not cover yet/);
+  });
+
   it('check --model runs the tiny TAESD io file (encode and decode, taps)', async () => {
     expect(await runCheck(['--model', TAESD, join(TAESD, 'io.safetensors')])).toBe(0);
     expect(out.filter((l) => l.startsWith('PASS')).length).toBe(24);
