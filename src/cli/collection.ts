@@ -15,8 +15,8 @@ export const COLLECTION_HELP = `Folders (several inputs, a folder or a glob such
                          precision, sizes, sha256) and failures, with a summary
   --batch N              images (latents) of equal size share one GPU pass, N at a time (default 1);
                          other sizes are grouped separately. The consistency decoder's --seed then
-                         seeds one noise draw for the whole batch, so with N > 1 its images differ
-                         (slightly) from decoding each latent alone with that seed
+                         seeds one noise draw for the whole batch (as diffusers does for a batch), so
+                         with N > 1 its images differ from decoding each latent alone with that seed
   --report               encode: decode each stored latent (with the model's decoder, and TAESD with
                          --taesd) and report PSNR/SSIM mean and the worst image per decoder; decode:
                          measure each image against its original (the source the latent records,
