@@ -112,3 +112,31 @@ export function clampTensor(gpu: Gpu, x: Tensor, lo: number, hi: number, label =
 export function fma(gpu: Gpu, a: Tensor, b: Tensor, c: Tensor, label = 'fma'): Tensor {
   return flatOp(gpu, 'a_times_b_plus_c', 'c + a * b', [a, b, c], 1, label);
 }
+
+// AutoencoderTiny (TAESD): ReLU, the residual add followed by its `fuse` ReLU, the soft clamp of the
+// input latent, and the [-1, 1] <-> [0, 1] image rescaling. CPU references: activation.reference.ts.
+
+/** max(x, 0) (torch.nn.ReLU; -0 and NaN pass as WGSL's max gives them: max(-0, 0) may be either zero). */
+export function relu(gpu: Gpu, x: Tensor, label = 'relu'): Tensor {
+  return flatOp(gpu, 'relu', 'max(a, T(0.0))', [x], 1, label);
+}
+
+/** max(a + b, 0): AutoencoderTinyBlock's `fuse(conv(x) + skip(x))` as one pass. */
+export function addRelu(gpu: Gpu, a: Tensor, b: Tensor, label = 'add_relu'): Tensor {
+  return flatOp(gpu, 'add_relu', 'max(a + b, T(0.0))', [a, b], 1, label);
+}
+
+/**
+ * tanh(x / m) * m with m = 3: DecoderTiny's soft clamp of the latent to (-3, 3). tanh is written out
+ * as sign(y)·(1 − e)/(1 + e), e = exp(−2|y|), which never overflows (exp of a non-positive number) and
+ * is exactly ±1 where tanh rounds to it; its absolute error stays within a few float32 ulps of 1.
+ */
+export function tanhClamp(gpu: Gpu, x: Tensor, magnitude = 3, label = 'tanh_clamp'): Tensor {
+  const expr = '(sign(a / s1) * (T(1.0) - exp(T(-2.0) * abs(a / s1))) / (T(1.0) + exp(T(-2.0) * abs(a / s1)))) * s1';
+  return flatOp(gpu, 'tanh_clamp', expr, [x], magnitude, label);
+}
+
+/** x·s + t with host scalars: EncoderTiny's (x + 1) / 2 (as x·0.5 + 0.5, the same rounding: halving is exact) and DecoderTiny's x·2 − 1. */
+export function affine(gpu: Gpu, x: Tensor, s: number, t: number, label = 'affine'): Tensor {
+  return flatOp(gpu, 'affine', 'a * s1 + s2', [x], s, label, t);
+}
