@@ -229,6 +229,10 @@ function rebuildTensor(args: PyValue[], dtypeArg: PyValue, fail: (p: string) => 
   }
   const elems = storage.untyped ? Math.floor((storage.numel * TORCH_DTYPE_SIZE.U8) / TORCH_DTYPE_SIZE[dtype]) : storage.numel;
   // offset + sum((size_i - 1) * stride_i) + 1 <= numel, in BigInt so that no product overflows.
+  // A tensor with more elements than its storage is a broadcast (stride-0) view; refusing it bounds
+  // what a read allocates by the storage, which lies inside the file.
+  const numel = shape.reduce((a, n) => a * n, 1);
+  if (numel > elems) fail(`a tensor [${shape}] has ${numel} elements, more than its storage ${storage.key} (${elems}): a broadcast view; save it with .contiguous()`);
   if (!shape.includes(0)) {
     let last = BigInt(offset as number);
     shape.forEach((n, i) => (last += BigInt(n - 1) * BigInt(strides[i])));
