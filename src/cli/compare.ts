@@ -15,7 +15,7 @@ import { psnr } from '../metrics/psnr.js';
 import { decodeLatent, encodeImage, latentMeta, loadModel, prepareImage, type LoadedModel } from '../pipeline.js';
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
-import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
+import { clampOption, parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 
 export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] --vae DIR --consistency DIR -o OUTDIR [options]
 sdvae compare ORIGINAL.png --decoded A.png,B.png [--labels "SD VAE,Consistency"] -o OUTDIR
@@ -28,7 +28,8 @@ precision costs); OUTDIR/report.json holds the same.
 
   --center-crop, --resize WxH|N   prepare the image (as in sdvae encode)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
-  --steps N, --seed N, --clamp    consistency decoder options (as in sdvae decode)
+  --steps N, --seed N, --clamp, --no-clamp
+                                  consistency decoder options (as in sdvae decode)
   --json                          print the report as JSON instead of the table
   --force                         overwrite files in OUTDIR`;
 
@@ -47,7 +48,8 @@ export async function runCompare(argv: string[]): Promise<number> {
       precision: { type: 'string' },
       steps: { type: 'string' },
       seed: { type: 'string' },
-      clamp: { type: 'boolean', default: false },
+      clamp: { type: 'boolean' },
+      'no-clamp': { type: 'boolean' },
       'max-binding-bytes': { type: 'string' },
       json: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
@@ -77,7 +79,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       precision: parsePrecision(values.precision),
       steps: parseIntArg('steps', values.steps, 1, 64),
       seed: parseIntArg('seed', values.seed, 0, 2 ** 53),
-      clamp: values.clamp,
+      clamp: clampOption(values.clamp, values['no-clamp']),
     };
     const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
     try {
@@ -129,7 +131,7 @@ interface ModelOptions {
   precision: LatentPrecision;
   steps?: number;
   seed?: number;
-  clamp: boolean;
+  clamp: boolean | undefined;
 }
 
 async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons: LoadedModel, o: ModelOptions, outFile: (n: string) => string): Promise<ImageReport> {

@@ -89,13 +89,24 @@ export function isTorchFile(file: string): boolean {
   }
 }
 
+function configFromMetadata(text: string | undefined): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const c = JSON.parse(text);
+    return c && typeof c === 'object' && !Array.isArray(c) && typeof c._class_name === 'string' ? c : {};
+  } catch {
+    return {};
+  }
+}
+
 function safetensorsTable(weightsFile: string): TensorTable {
   const file = SafetensorsFile.open(weightsFile);
   return {
     names: file.names(),
     shape: (n) => file.tensors.get(n)!.shape,
     entry: (n, shape) => ({ shape, dtype: paramDType(file.tensors.get(n)!.dtype), bytes: () => readParamBytes(file, n) }),
-    config: {},
+    // A file written by `sdvae convert` carries its config.json in the metadata.
+    config: configFromMetadata(file.metadata.config),
     layout: '',
     close: () => file.close(),
   };
