@@ -15,9 +15,12 @@ import { psnr } from '../metrics/psnr.js';
 import { decodeLatent, encodeImage, latentMeta, loadModel, prepareImage, type LoadedModel } from '../pipeline.js';
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
+import { DEFAULT_MODELS, ensureDefaultModel } from '../io/default_models.js';
+import { MANIFEST, type Manifest } from '../io/weights_manifest.js';
+import type { FetchProgress } from '../io/fetch.js';
 import { clampOption, parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 
-export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] --vae DIR --consistency DIR -o OUTDIR [options]
+export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] [--vae PATH --consistency PATH] -o OUTDIR [options]
 sdvae compare ORIGINAL.png --decoded A.png,B.png [--labels "SD VAE,Consistency"] -o OUTDIR
 
 For each image: encode with the SD VAE, store the latent (OUTDIR/NAME.latent.safetensors), decode it
@@ -26,6 +29,10 @@ SD VAE | Consistency, plus a zoomed crop where the decoders differ most). Prints
 luma, decode times and storage sizes (PNG vs fp32/fp16/8-bit latents, and the PSNR each latent
 precision costs); OUTDIR/report.json holds the same.
 
+Without --vae and --consistency it uses the seed's pair, SD 1.5's VAE and OpenAI's consistency decoder,
+from the Hugging Face cache, downloading them there on first use (with progress). PATH: a folder, a
+.safetensors/.ckpt/.pt/.bin file, OpenAI's decoder.pt, or a hub id (ORG/NAME[/SUBFOLDER]) found in the cache.
+
   --center-crop, --resize WxH|N   prepare the image (as in sdvae encode)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
   --steps N, --seed N, --clamp, --no-clamp
@@ -33,7 +40,7 @@ precision costs); OUTDIR/report.json holds the same.
   --json                          print the report as JSON instead of the table
   --force                         overwrite files in OUTDIR`;
 
-export async function runCompare(argv: string[]): Promise<number> {
+export async function runCompare(argv: string[], deps: { manifest?: Manifest } = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -72,7 +79,14 @@ export async function runCompare(argv: string[]): Promise<number> {
     if (positionals.length !== 1) throw new UsageError('compare: --decoded takes one original image');
     reports = [compareDecoded(positionals[0], values.decoded.split(','), values.labels?.split(','), outFile)];
   } else {
-    if (!values.vae || !values.consistency) throw new UsageError('compare: needs --vae DIR and --consistency DIR (or --decoded)');
+    if (!values.vae !== !values.consistency) throw new UsageError('compare: give both --vae and --consistency, or neither (the default pair: SD 1.5 VAE + consistency decoder)');
+    if (!values.vae) {
+      const manifest = deps.manifest ?? MANIFEST;
+      const base = process.env.HF_ENDPOINT;
+      const onProgress = downloadProgress();
+      values.vae = await ensureDefaultModel(manifest, DEFAULT_MODELS.vae, { base, onProgress, log: progress });
+      values.consistency = await ensureDefaultModel(manifest, DEFAULT_MODELS.consistency, { base, onProgress, log: progress });
+    }
     const opts = {
       resize: parseSize('resize', values.resize),
       centerCrop: values['center-crop'],
@@ -85,7 +99,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     try {
       progress(`loading the SD VAE from ${values.vae} and the consistency decoder from ${values.consistency}`);
       const vae = await loadModel(gpu, values.vae, 'vae');
-      const cons = await loadModel(gpu, values.consistency, 'consistency');
+      const cons = await loadModel(gpu, values.consistency!, 'consistency');
       if (vae.latentSpace !== cons.latentSpace)
         throw new Error(`${values.vae} (latent space ${vae.latentSpace}) and ${values.consistency} (${cons.latentSpace}) do not share a latent space`);
       reports = [];
@@ -171,4 +185,15 @@ async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons:
     psnr_by_precision: byPrecision,
   };
   return { ...finish(image, name, decoded, outFile), storage };
+}
+
+/** Download progress on stderr: one line per file per 10%. */
+function downloadProgress(): (file: string, p: FetchProgress) => void {
+  const last = new Map<string, number>();
+  return (file, p) => {
+    const step = p.total ? Math.floor((10 * p.done) / p.total) : Math.floor(p.done / 1e8);
+    if (last.get(file) === step) return;
+    last.set(file, step);
+    progress(`  ${file}: ${p.total ? `${step * 10}% of ${(p.total / 1e6).toFixed(1)} MB` : `${(p.done / 1e6).toFixed(1)} MB`}`);
+  };
 }

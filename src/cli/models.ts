@@ -11,9 +11,10 @@ import { AutoencoderKL } from '../models/autoencoder_kl.js';
 import { consistencyRunner } from '../check/consistency_runner.js';
 import { ConsistencyDecoder } from '../models/consistency_decoder.js';
 import { openCheckpoint } from '../io/weights.js';
+import { resolveCheckpointPath } from '../io/hf_cache.js';
 
-export function modelClass(path: string): string {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+export function modelClass(given: string): string {
+  const path = resolveCheckpointPath(given);
   if (!statSync(path).isDirectory()) {
     const ckpt = openCheckpoint(path);
     ckpt.close();

@@ -11,6 +11,7 @@
 
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { resolveCheckpointPath } from './hf_cache.js';
 import { SafetensorsFile } from './safetensors.js';
 import { openTorchCheckpoint, TORCH_EXTENSIONS, type TensorTable } from './torch_checkpoint.js';
 import type { TorchOpenOptions } from './torch_file.js';
@@ -35,8 +36,8 @@ export interface Checkpoint {
 
 const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors', 'diffusion_pytorch_model.bin', 'diffusion_pytorch_model.fp16.bin'];
 
-export function openCheckpoint(path: string, opts: TorchOpenOptions = {}): Checkpoint {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+export function openCheckpoint(given: string, opts: TorchOpenOptions = {}): Checkpoint {
+  const path = resolveCheckpointPath(given); // a path, or a hub id found in the Hugging Face cache
   let weightsFile = path;
   let config: Record<string, unknown> = {};
   let configFile = '';

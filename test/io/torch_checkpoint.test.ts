@@ -31,7 +31,10 @@ async function expectSameTensors(path: string, dir: string, only: (n: string) =>
       const e = ours.source(n)!;
       const want = ref.readF32(n);
       expect(e.shape.reduce((a, b) => a * b, 1), n).toBe(want.length);
-      expect(decodeParam(e.dtype, await e.bytes()), n).toEqual(want);
+      const got = decodeParam(e.dtype, await e.bytes());
+      // Byte-equal (a plain toEqual on large typed arrays is slow); the first difference is named.
+      const at = got.findIndex((v, i) => !Object.is(v, want[i]));
+      expect(at, `${n}: first differing element`).toBe(-1);
     }
   } finally {
     ours.close();
