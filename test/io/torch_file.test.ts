@@ -9,6 +9,8 @@ import { PyGlobal } from '../../src/io/pickle.js';
 import { openTorchFile, readTorchFile, TorchTensor } from '../../src/io/torch_file.js';
 import { toF32 } from '../../src/io/torch_tensor.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
+import { ZipArchive } from '../../src/io/zip.js';
+import { buildZip } from './zip_builder.js';
 
 export const CKPTS = join(import.meta.dirname, '..', 'fixtures', 'checkpoints');
 const expected = readSafetensors(join(CKPTS, 'tensors.safetensors'));
@@ -97,5 +99,26 @@ describe('malformed files', () => {
     const keysEnd = Buffer.from(b).toString('latin1').indexOf('.', 1400) + 1; // STOP of the key list
     new DataView(b.buffer).setBigInt64(keysEnd, 25n, true);
     expect(() => load(b)).toThrow(/holds 25 elements but its persistent id says 24/);
+  });
+});
+
+describe('zip layouts torch writes', () => {
+  const original = new Uint8Array(readFileSync(join(CKPTS, 'tensors.pt')));
+  const zip = ZipArchive.open(bytesReader(original, 'tensors.pt'));
+  const records = [...zip.records.keys()].reverse().map((n) => ({ name: n.replace(/^tensors\//, 'my weights-v2/'), data: zip.read(n) }));
+  const values = (f: ReturnType<typeof readTorchFile>) => [...(f.root as Map<string, TorchTensor>)].map(([k, t]) => [k, Array.from(toF32(t.dtype, f.tensorBytes(t)))]);
+  const want = values(readTorchFile(bytesReader(original, 'tensors.pt')));
+
+  it('ZIP64 fields, another top folder, 64-byte aligned records in another order read the same', () => {
+    for (const opts of [{ zip64: true }, { align: 64 }, { zip64: true, align: 64 }]) {
+      const f = readTorchFile(bytesReader(buildZip(records, opts), 'z.pt'));
+      expect(values(f), JSON.stringify(opts)).toEqual(want);
+    }
+  });
+  it('refuses a big-endian byteorder record and a missing storage record, by name', () => {
+    const be = [...records, { name: 'my weights-v2/byteorder', data: new TextEncoder().encode('big') }];
+    expect(() => readTorchFile(bytesReader(buildZip(be), 'be.pt'))).toThrow(/be\.pt: byteorder is "big"/);
+    const missing = records.filter((r) => !r.name.endsWith('/data/3'));
+    expect(() => readTorchFile(bytesReader(buildZip(missing), 'm.pt'))).toThrow(/m\.pt: zip record "my weights-v2\/data\/3" is missing/);
   });
 });
