@@ -13,7 +13,7 @@
 // falls back to that file when the diffusers repo is not cached. Nothing is downloaded here; see
 // fetchIntoHubCache for `sdvae weights fetch --hf-cache` and `sdvae compare`'s first run.
 
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { homedir } from 'node:os';
@@ -161,8 +161,3 @@ function headers(url: string): Promise<http.IncomingHttpHeaders> {
   });
 }
 
-/** Every cached repo (for `weights list --hf-cache`-style reporting and tests). */
-export function cachedRepos(cache: string): string[] {
-  if (!existsSync(cache) || !statSync(cache).isDirectory()) return [];
-  return readdirSync(cache).filter((d) => d.startsWith('models--')).map((d) => d.slice(8).replace('--', '/'));
-}

@@ -22,7 +22,7 @@
 // Any name that does not map, and any tensor the UNet needs that is missing, is listed in one error.
 
 import { CheckpointFormatError } from './byte_reader.js';
-import { PyGlobal, PyObject, PyTuple, type PyValue } from './pickle.js';
+import { PyObject, PyTuple, type PyValue } from './pickle.js';
 import { TorchTensor, type TorchFile } from './torch_file.js';
 
 /** Whether a torch file is a TorchScript module tree with OpenAI's `blocks` layout. */
@@ -150,5 +150,3 @@ function inferConfig(tensors: Map<string, TorchTensor>, file: string): Record<st
   };
 }
 
-/** True for globals that TorchScript archives name (module classes), for reporting. */
-export const isTorchScriptClass = (g: PyValue) => g instanceof PyGlobal && g.module.startsWith('__torch__');
