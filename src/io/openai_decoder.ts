@@ -4,7 +4,7 @@
 // here, and its code/ folder never is. The leaf names follow OpenAI's module:
 //
 //   blocks.embed_image.f.{w,b}                  -> decoder_unet.conv_in.{weight,bias}
-//   blocks.embed_time.emb (the [1024, C0] table) -> decoder_unet.time_proj.weight
+//   blocks.embed_time.emb[.weight] ([1024, C0]) -> decoder_unet.time_proj.weight
 //   blocks.embed_time.f_1 / f_2                 -> decoder_unet.time_embedding.linear_1 / linear_2
 //   blocks.down_{i}_conv_{j}                    -> decoder_unet.down_blocks.{i}.resnets.{j}
 //   blocks.down_{i}_downsamp                    -> decoder_unet.down_blocks.{i}.downsamplers.0
@@ -89,7 +89,9 @@ export function openaiDecoderTensors(f: TorchFile): OpenAIDecoderTensors {
   let timeTable = '';
   const upLevels = [...found.keys()].reduce((n, name) => Math.max(n, 1 + Number(/^blocks\.up_(\d+)_/.exec(name)?.[1] ?? -1)), 0);
   for (const [name, t] of found) {
-    if (/^blocks\.embed_time\.[^.]+$/.test(name) && t.shape.length === 2 && !tensors.has('decoder_unet.time_proj.weight')) {
+    // The table: any 2-D tensor of embed_time other than its two linears (a buffer `emb`, or the
+    // parameter `emb.weight` of an nn.Embedding).
+    if (/^blocks\.embed_time\.(?!f_\d+\.)/.test(name) && t.shape.length === 2 && !tensors.has('decoder_unet.time_proj.weight')) {
       tensors.set('decoder_unet.time_proj.weight', t);
       timeTable = name;
       continue;

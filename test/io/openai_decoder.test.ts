@@ -37,6 +37,22 @@ describe("OpenAI decoder.pt names", () => {
     }
   });
 
+  it('takes the table from an nn.Embedding submodule (embed_time.emb.weight) too', () => {
+    const f = openTorchFile(FILE);
+    try {
+      const state = embedTimeState(f.root);
+      const table = state.get('emb') as TorchTensor;
+      const embedding = new PyObject(null, [], 'newobj');
+      embedding.state = new Map([['weight', table]]);
+      state.set('emb', embedding);
+      const found = openaiDecoderTensors({ ...f });
+      expect(found.timeTable).toBe('blocks.embed_time.emb.weight');
+      expect(found.tensors.get('decoder_unet.time_proj.weight')).toBe(table);
+    } finally {
+      f.close();
+    }
+  });
+
   it('lists every name that does not map and every missing tensor in one error naming the file', () => {
     const f = openTorchFile(FILE);
     try {
