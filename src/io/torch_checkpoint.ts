@@ -12,7 +12,8 @@
 import type { ParamEntry } from '../models/params.js';
 import { CheckpointFormatError } from './byte_reader.js';
 import { isOpenAIDecoder, openaiDecoderTensors } from './openai_decoder.js';
-import { openTorchFile, TorchTensor, type TorchFile, type TorchOpenOptions } from './torch_file.js';
+import { TorchTensor, type TorchFile, type TorchOpenOptions } from './torch_file.js';
+import { openTorchFile } from './file_reader.js';
 import { torchParamEntry } from './torch_tensor.js';
 
 export interface TensorTable {

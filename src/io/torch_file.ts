@@ -14,7 +14,7 @@
 // strict mode). A tensor is read with one positioned read of the storage span it covers; non-contiguous
 // strides and views into a shared storage are gathered element by element.
 
-import { CheckpointFormatError, openFileReader, type PositionedReader } from './byte_reader.js';
+import { CheckpointFormatError, type PositionedReader } from './byte_reader.js';
 import { PickleTruncatedError, PyGlobal, PyObject, PySet, PyTuple, describe, unpickle, type PickleHooks, type PyValue } from './pickle.js';
 import { ZipArchive } from './zip.js';
 import { TORCH_DTYPE_SIZE, torchTensorBytes, type TorchDType } from './torch_tensor.js';
@@ -72,16 +72,6 @@ export interface TorchOpenOptions {
 
 const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
-
-export function openTorchFile(path: string, opts: TorchOpenOptions = {}): TorchFile {
-  const reader = openFileReader(path);
-  try {
-    return readTorchFile(reader, opts);
-  } catch (e) {
-    reader.close();
-    throw e;
-  }
-}
 
 /** Parses a torch file from any positioned byte source. */
 export function readTorchFile(reader: PositionedReader, opts: TorchOpenOptions = {}): TorchFile {

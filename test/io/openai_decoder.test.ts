@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openaiDecoderTensors, openaiToDiffusers } from '../../src/io/openai_decoder.js';
 import { PyObject, PyTuple } from '../../src/io/pickle.js';
-import { openTorchFile, TorchTensor } from '../../src/io/torch_file.js';
+import { TorchTensor } from '../../src/io/torch_file.js';
+import { openTorchFile } from '../../src/io/file_reader.js';
 
 const FILE = join(import.meta.dirname, '..', 'fixtures', 'checkpoints', 'tiny-consistency-decoder.pt');
 

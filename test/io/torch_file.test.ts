@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesReader } from '../../src/io/byte_reader.js';
 import { PyGlobal } from '../../src/io/pickle.js';
-import { openTorchFile, readTorchFile, TorchTensor } from '../../src/io/torch_file.js';
+import { readTorchFile, TorchTensor } from '../../src/io/torch_file.js';
+import { openTorchFile } from '../../src/io/file_reader.js';
 import { toF32 } from '../../src/io/torch_tensor.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { ZipArchive } from '../../src/io/zip.js';
@@ -120,5 +121,22 @@ describe('zip layouts torch writes', () => {
     expect(() => readTorchFile(bytesReader(buildZip(be), 'be.pt'))).toThrow(/be\.pt: byteorder is "big"/);
     const missing = records.filter((r) => !r.name.endsWith('/data/3'));
     expect(() => readTorchFile(bytesReader(buildZip(missing), 'm.pt'))).toThrow(/m\.pt: zip record "my weights-v2\/data\/3" is missing/);
+  });
+});
+
+describe('byte sources', () => {
+  it('the parsers import nothing from Node (a browser byte source can replace the file reader)', () => {
+    for (const f of ['byte_reader', 'zip', 'pickle', 'torch_file', 'torch_tensor', 'openai_decoder']) {
+      const src = readFileSync(join(import.meta.dirname, '../../src/io', `${f}.ts`), 'utf8');
+      expect(src, f).not.toMatch(/from 'node:|require\(/);
+    }
+  });
+  it('a file in memory parses through the same interface as one on disk', () => {
+    const bytes = new Uint8Array(readFileSync(join(CKPTS, 'tensors.legacy.pt')));
+    const mem = readTorchFile(bytesReader(bytes, 'mem.pt'));
+    const disk = openTorchFile(join(CKPTS, 'tensors.legacy.pt'));
+    const t = (f: typeof mem) => (f.root as Map<string, TorchTensor>).get('view_b')!;
+    expect(mem.tensorBytes(t(mem))).toEqual(disk.tensorBytes(t(disk)));
+    disk.close();
   });
 });
