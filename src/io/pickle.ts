@@ -178,7 +178,7 @@ export function unpickle(bytes: Uint8Array, where: string, hooks: PickleHooks, s
       case 0x43: push(take(u8()).slice()); break; // SHORT_BINBYTES
       case 0x42: push(take(u32()).slice()); break; // BINBYTES
       case 0x8e: push(take(u64()).slice()); break; // BINBYTES8
-      case 0x63: { const line = () => { const e = bytes.indexOf(0x0a, pos); if (e < 0 || e - pos > 4096) throw new PickleTruncatedError(where, `pickle: GLOBAL at offset ${at} has no end of line`); return latin1(take(e - pos + 1)).slice(0, -1); }; const m = line(); global(m, line()); break; }
+      case 0x63: { const line = () => { const n = bytes.subarray(pos, pos + 4097).indexOf(0x0a); const e = n < 0 ? -1 : pos + n; if (e < 0) throw new PickleTruncatedError(where, `pickle: GLOBAL at offset ${at} has no end of line within 4096 bytes`); return latin1(take(e - pos + 1)).slice(0, -1); }; const m = line(); global(m, line()); break; }
       case 0x93: { const name = pop(); const module = pop(); if (typeof module !== 'string' || typeof name !== 'string') fail(`STACK_GLOBAL at offset ${at} needs two strings`); global(module as string, name as string); break; }
       case 0x52: { const args = pop(); const callee = pop(); if (!(args instanceof PyTuple)) fail(`REDUCE at offset ${at}: arguments are ${describe(args)}, not a tuple`); push(hooks.reduce(callee, (args as PyTuple).items)); break; }
       case 0x81: { const args = pop(); const cls = pop(); if (!(args instanceof PyTuple)) fail(`NEWOBJ at offset ${at}: arguments are ${describe(args)}, not a tuple`); push(new PyObject(cls, (args as PyTuple).items, 'newobj')); break; }

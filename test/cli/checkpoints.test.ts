@@ -70,6 +70,10 @@ describe('sdvae convert', () => {
     const config = JSON.parse(readFileSync(join(o, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ _class_name: 'ConsistencyDecoderVAE', _source: 'openai-decoder.pt' });
     expect(await runCheck(['--model', o, CD_IO, '--encoder', CD_DIR])).toBe(0);
+    // As one file, the config (and so the encoderless model and its sampler default) rides in the metadata.
+    const one = join(dir, 'cd.safetensors');
+    expect(await runConvert([DECODER_PT, '-o', one])).toBe(0);
+    expect(await runCheck(['--model', one, CD_IO, '--encoder', CD_DIR])).toBe(0);
   });
 
   it('names the file and the problem for a bad input, writing nothing', async () => {

@@ -53,21 +53,28 @@ function countingReader(bytes: Uint8Array, name: string): PositionedReader & { t
   return r;
 }
 
-interface Tally { ok: number; refused: number; ms: number }
+interface Tally { ok: number; refused: number; ms: number; slowest: number }
 const tallies: Record<string, Tally> = {};
 
 function fuzz(reader: string, source: Uint8Array, run: (bytes: Uint8Array, name: string) => void, fields: number[] = [], namedError: (e: unknown) => boolean = (e) => e instanceof CheckpointFormatError) {
   const t0 = performance.now();
-  const tally: Tally = { ok: 0, refused: 0, ms: 0 };
+  const tally: Tally = { ok: 0, refused: 0, ms: 0, slowest: 0 };
   for (let seed = 1; seed <= FUZZ_CASES_PER_READER; seed++) {
     const { bytes, what } = mutate(source, rng(seed * 7919 + reader.length), fields);
     const name = `fuzz-${reader}-${seed}`;
+    const c0 = performance.now();
     try {
       run(bytes, name);
       tally.ok++;
     } catch (e) {
       if (!namedError(e) || !(e as Error).message.startsWith(name)) throw new Error(`${reader} seed ${seed} (${what}): not a named error: ${(e as Error).stack}`);
       tally.refused++;
+    } finally {
+      const ms = performance.now() - c0;
+      tally.slowest = Math.max(tally.slowest, ms);
+      // No case may come near a hang: the inputs are a few kB (cases take < 0.2 ms on average; the
+      // slowest, a GC pause, about 0.2 s under load), so 2 s means something loops.
+      if (ms > 2000) throw new Error(`${reader} seed ${seed} (${what}) took ${ms.toFixed(0)} ms`);
     }
   }
   tally.ms = performance.now() - t0;
@@ -182,7 +189,7 @@ describe('fuzz', () => {
   });
 
   afterAll(() => {
-    const lines = Object.entries(tallies).map(([k, t]) => `${k}: ${t.ok + t.refused} cases (${t.ok} loaded, ${t.refused} refused by name) in ${(t.ms / 1000).toFixed(2)} s`);
+    const lines = Object.entries(tallies).map(([k, t]) => `${k}: ${t.ok + t.refused} cases (${t.ok} loaded, ${t.refused} refused by name) in ${(t.ms / 1000).toFixed(2)} s, slowest case ${t.slowest.toFixed(1)} ms`);
     console.log(`fuzz summary\n  ${lines.join('\n  ')}`);
   });
 });
