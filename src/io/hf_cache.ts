@@ -19,6 +19,7 @@ import * as https from 'node:https';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { FetchError, fetchFile, sha256File, type FetchProgress } from './fetch.js';
+import { MANIFEST } from './weights_manifest.js';
 
 export interface HubId {
   repo: string;
@@ -79,10 +80,23 @@ export function resolveCheckpointPath(path: string, env: NodeJS.ProcessEnv = pro
     }
   } else looked.push(`${repoFolder(cache, id.repo)} (refs/${id.revision} -> snapshots/)`);
   if (id.repo === 'openai/consistency-decoder' && !id.subfolder && existsSync(CLIP_DECODER(env))) return CLIP_DECODER(env);
+  const entry = manifestEntryFor(id);
   throw new Error(
     `${path}: no such file or folder, and not in the Hugging Face cache (looked for ${looked.join(', ')}). ` +
-      `Download it with 'sdvae weights fetch NAME --hf-cache' (see 'sdvae weights list') or huggingface-cli download ${id.repo}`,
+      `Download it with ${entry ? `'sdvae weights fetch ${entry} --hf-cache'` : "'sdvae weights fetch NAME --hf-cache' (see 'sdvae weights list')"} or huggingface-cli download ${id.repo}`,
   );
+}
+
+/** The `sdvae weights` entry whose files live in this repo and folder, if any. */
+function manifestEntryFor(id: HubId): string | undefined {
+  for (const e of MANIFEST) {
+    const config = e.files.find((f) => f.path.endsWith('config.json'));
+    const r = config && parseResolveUrl(config.url);
+    if (!r || r.repo !== id.repo) continue;
+    const folder = r.path.includes('/') ? r.path.slice(0, r.path.lastIndexOf('/')) : '';
+    if (folder === id.subfolder || (!id.subfolder && folder === 'vae')) return e.name;
+  }
+  return undefined;
 }
 
 /** A file of a hub repo to place in the cache. */

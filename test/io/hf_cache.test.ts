@@ -72,6 +72,8 @@ describe('resolving in a cache tree', () => {
     expect(resolveCheckpointPath('org/pipeline/vae', env)).toBe(want);
   });
   it('an id that is not cached, or whose blob is missing, names what was looked for and how to get it', () => {
+    expect(() => resolveCheckpointPath('stabilityai/sd-vae-ft-mse', env)).toThrow(/sdvae weights fetch sd-vae-ft-mse --hf-cache/);
+    expect(() => resolveCheckpointPath('stable-diffusion-v1-5/stable-diffusion-v1-5', env)).toThrow(/sdvae weights fetch sd-v1-5-vae --hf-cache/);
     expect(() => resolveCheckpointPath('org/absent', env)).toThrow(/org\/absent: no such file or folder, and not in the Hugging Face cache \(looked for .*models--org--absent.*sdvae weights fetch NAME --hf-cache/);
     const blob = cacheFile(cache, 'org/broken', 'b1', 'config.json', join(VAE, 'config.json'));
     cacheFile(cache, 'org/broken', 'b1', 'diffusion_pytorch_model.safetensors', join(VAE, 'config.json'));
