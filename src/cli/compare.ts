@@ -15,6 +15,7 @@ import { psnr } from '../metrics/psnr.js';
 import { decodeLatent, encodeImage, latentMeta, loadModel, prepareImage, type LoadedModel } from '../pipeline.js';
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
+import { progressLine } from './weights.js';
 import { DEFAULT_MODELS, ensureDefaultModel } from '../io/default_models.js';
 import { MANIFEST, type Manifest } from '../io/weights_manifest.js';
 import type { FetchProgress } from '../io/fetch.js';
@@ -187,13 +188,17 @@ async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons:
   return { ...finish(image, name, decoded, outFile), storage };
 }
 
-/** Download progress on stderr: one line per file per 10%. */
+/** Download progress on stderr: the same line as `sdvae weights fetch` (rewritten in place on a terminal). */
 function downloadProgress(): (file: string, p: FetchProgress) => void {
-  const last = new Map<string, number>();
+  let line: ReturnType<typeof progressLine> | undefined;
+  let current = '';
   return (file, p) => {
-    const step = p.total ? Math.floor((10 * p.done) / p.total) : Math.floor(p.done / 1e8);
-    if (last.get(file) === step) return;
-    last.set(file, step);
-    progress(`  ${file}: ${p.total ? `${step * 10}% of ${(p.total / 1e6).toFixed(1)} MB` : `${(p.done / 1e6).toFixed(1)} MB`}`);
+    if (file !== current) {
+      line?.end();
+      line = progressLine(`  ${file}`, process.stderr);
+      current = file;
+    }
+    line!.update(p);
+    if (p.total !== undefined && p.done === p.total) line!.end();
   };
 }

@@ -208,7 +208,7 @@ async function verifyEntry(entry: ManifestEntry, dir: string, fp16: boolean, out
 
 /** Progress on stderr: rewritten in place on a terminal (at most 5 times a second), else one line
  *  per 5% (per 64 MB when the size is unknown). */
-function progressLine(label: string, err: Out): { update: (p: FetchProgress) => void; end: () => void } {
+export function progressLine(label: string, err: Out): { update: (p: FetchProgress) => void; end: () => void } {
   let last = '';
   let lastTime = 0;
   let lastStep = -1;

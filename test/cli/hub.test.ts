@@ -67,6 +67,9 @@ describe('sdvae compare with the default models', () => {
     const args = [IMG, '--resize', '64', '--steps', '1', '--seed', '1', '--json'];
     expect(await runCompare([...args, '-o', join(dir, 'a')], { manifest: manifest(hub.base) })).toBe(0);
     expect(hub.gets.length).toBe(4);
+    const stderr = (process.stderr.write as unknown as { mock: { calls: unknown[][] } }).mock.calls.map((c) => String(c[0])).join('');
+    expect(stderr).toMatch(/test\/sd15\/vae is not in the Hugging Face cache .*; downloading it \(once\)/);
+    expect(stderr).toMatch(/vae\/diffusion_pytorch_model\.safetensors  100\.0% /); // the progress line
     const report = JSON.parse(readFileSync(join(dir, 'a', 'report.json'), 'utf8'));
     expect(report[0].decoders.map((d: { decoder: string }) => d.decoder)).toEqual(['SD VAE', 'Consistency']);
     expect(await runCompare([...args, '-o', join(dir, 'b')], { manifest: manifest(hub.base) })).toBe(0);
