@@ -15,6 +15,8 @@ import { readTorchFile, torchHooks, TorchTensor, type TorchFile } from '../../sr
 import { moduleTensors, openaiDecoderTensors } from '../../src/io/openai_decoder.js';
 import { ZipArchive } from '../../src/io/zip.js';
 
+/** A byte string as written (one byte per char; TextEncoder would UTF-8-encode \x80). */
+const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 const CKPTS = join(import.meta.dirname, '..', 'fixtures', 'checkpoints');
 export const FUZZ_CASES_PER_READER = 5000;
 
@@ -128,24 +130,25 @@ describe('fuzz', () => {
     const storage = { key: '0', dtype: 'F32', numel: 1 << 20, offset: 0, untyped: false };
     const run = (bytes: Uint8Array, name: string) => void unpickle(bytes, name, torchHooks(name, false, new Set(), () => storage));
     fuzz('pickle', pkl, run);
-    // Hand-made hostile pickles: each is refused by name, quickly.
-    const hostile: [string, Uint8Array][] = [
-      ['deep MARKs', new Uint8Array([0x80, 2, ...new Array(20000).fill(0x28), 0x2e])],
-      ['deep lists', new Uint8Array([0x80, 2, ...new Array(2_000_000).fill(0x5d), 0x2e])],
-      ['huge BINUNICODE', new Uint8Array([0x80, 2, 0x58, 0xf0, 0xff, 0xff, 0xff, 0x2e])],
-      ['huge BINBYTES8', new Uint8Array([0x80, 2, 0x8e, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0x2e])],
-      ['memo before store', new Uint8Array([0x80, 2, 0x68, 5, 0x2e])],
-      ['protocol 6', new Uint8Array([0x80, 6, 0x4e, 0x2e])],
-      ['GLOBAL os.system + REDUCE', new TextEncoder().encode('\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.')],
-      ['no STOP', new Uint8Array([0x80, 2, 0x4e])],
+    // Hand-made hostile pickles: each is refused by name, quickly, for the reason it was built for.
+    const hostile: [string, Uint8Array, RegExp][] = [
+      ['deep MARKs', new Uint8Array([0x80, 2, ...new Array(20000).fill(0x28), 0x2e]), /MARKs nested deeper than 10000/],
+      ['deep lists', new Uint8Array([0x80, 2, ...new Array(2_000_000).fill(0x5d), 0x2e]), /stack deeper than 1000000/],
+      ['huge BINUNICODE', new Uint8Array([0x80, 2, 0x58, 0xf0, 0xff, 0xff, 0xff, 0x2e]), /needs 4294967280 more bytes/],
+      ['huge BINBYTES8', new Uint8Array([0x80, 2, 0x8e, 0, 0, 0, 0, 0, 0, 0, 0x7f, 0x2e]), /needs \d+ more bytes/],
+      ['memo before store', new Uint8Array([0x80, 2, 0x68, 5, 0x2e]), /memo key 5 used before it was stored/],
+      ['protocol 6', new Uint8Array([0x80, 6, 0x4e, 0x2e]), /protocol 6 is newer than 5/],
+      ['GLOBAL os.system + REDUCE', latin1('\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.'), /names the global os\.system, which --strict refuses/],
+      ['no STOP', new Uint8Array([0x80, 2, 0x4e]), /needs 1 more bytes/],
     ];
-    for (const [what, bytes] of hostile) {
+    for (const [what, bytes, reason] of hostile) {
       let result: unknown;
       try {
         result = unpickle(bytes, what, torchHooks(what, what.startsWith('GLOBAL'), new Set(), () => storage)).value;
       } catch (e) {
         expect(e, what).toBeInstanceOf(CheckpointFormatError);
         expect((e as Error).message.startsWith(what)).toBe(true);
+        expect((e as Error).message, what).toMatch(reason);
         continue;
       }
       throw new Error(`${what}: accepted (${String(result)})`);

@@ -5,14 +5,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bytesReader } from '../../src/io/byte_reader.js';
-import { PyGlobal } from '../../src/io/pickle.js';
-import { readTorchFile, TorchTensor } from '../../src/io/torch_file.js';
+import { PyGlobal, PyObject, unpickle } from '../../src/io/pickle.js';
+import { readTorchFile, torchHooks, TorchTensor } from '../../src/io/torch_file.js';
 import { openTorchFile } from '../../src/io/file_reader.js';
 import { toF32 } from '../../src/io/torch_tensor.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { ZipArchive } from '../../src/io/zip.js';
 import { buildZip } from './zip_builder.js';
 
+/** A byte string as written (one byte per char; TextEncoder would UTF-8-encode \x80). */
+const latin1 = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 export const CKPTS = join(import.meta.dirname, '..', 'fixtures', 'checkpoints');
 const expected = readSafetensors(join(CKPTS, 'tensors.safetensors'));
 
@@ -138,5 +140,27 @@ describe('byte sources', () => {
     const t = (f: typeof mem) => (f.root as Map<string, TorchTensor>).get('view_b')!;
     expect(mem.tensorBytes(t(mem))).toEqual(disk.tensorBytes(t(disk)));
     disk.close();
+  });
+});
+
+describe('nothing is ever called', () => {
+  it('GLOBAL os.system + REDUCE becomes an inert object naming the call; strict mode refuses it', () => {
+    const pkl = latin1('\x80\x02cos\nsystem\nX\x02\x00\x00\x00id\x85R.');
+    const inert = new Set<string>();
+    const v = unpickle(pkl, 'evil.pkl', torchHooks('evil.pkl', false, inert, () => null)).value;
+    expect(v).toBeInstanceOf(PyObject);
+    expect(((v as PyObject).callee as PyGlobal).qualified).toBe('os.system');
+    expect((v as PyObject).args).toEqual(['id']);
+    expect([...inert]).toEqual(['os.system']);
+    expect(() => unpickle(pkl, 'evil.pkl', torchHooks('evil.pkl', true, new Set(), () => null))).toThrow(/evil\.pkl: the pickle names the global os\.system, which --strict refuses/);
+  });
+  it('a pickled "__proto__" key stays data in a Map', () => {
+    const pkl = latin1('\x80\x02}(X\x09\x00\x00\x00__proto__X\x01\x00\x00\x00xu.');
+    const v = unpickle(pkl, 'p.pkl', torchHooks('p.pkl', true, new Set(), () => null)).value as Map<string, unknown>;
+    expect(v.get('__proto__')).toBe('x');
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
+  });
+  it('strict mode accepts the clean fixtures (torch types and TorchScript modules only)', () => {
+    for (const f of ['tensors.pt', 'tensors.legacy.pt', 'tiny-vae.legacy.vae.pt', 'tiny-consistency-decoder.pt']) openTorchFile(join(CKPTS, f), { strict: true }).close();
   });
 });
