@@ -15,5 +15,6 @@ node -e '
   const realMiB = (peak - base) / 1024;
   console.log(`${r.what} ${r.size}x${r.size} ${r.dtype} weights: planned ${r.plannedMiB} MiB, pool held ${r.poolHeldMiB} MiB, ` +
     `process peak RSS ${(peak / 1024).toFixed(0)} MiB - baseline ${(base / 1024).toFixed(0)} MiB = ${realMiB.toFixed(0)} MiB ` +
-    `(${((realMiB / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan), decode ${r.seconds} s`);
+    `(${((realMiB / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan); the decode itself: planned +${r.plannedRunMiB} MiB, ` +
+    `measured +${r.measuredRunMiB} MiB (${((r.measuredRunMiB / r.plannedRunMiB - 1) * 100).toFixed(1)}%); decode ${r.seconds} s`);
 ' "$json" "$base" "$peak"

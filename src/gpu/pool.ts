@@ -53,6 +53,8 @@ export class BufferPool {
   private planStubs: Set<GPUBuffer> | undefined;
   private planSaved: { peakInUseBytes: number; peakAllocatedBytes: number } | undefined;
   private planDelta = 0;
+  /** The most bytes this pool has held (outside plans); trim() lowers it to what remains. */
+  private highWater = 0;
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
@@ -63,7 +65,11 @@ export class BufferPool {
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
     let buffer = this.takeIdle(size, exact);
     if (!buffer) {
-      this.freeIdleBelow(size);
+      // Free idle buffers only when the new one would raise what the pool ever held: below that mark a
+      // new buffer costs no memory the device has not already given, and destroying buffers a later
+      // request could reuse would make every run create and destroy them again (churn), each destroy
+      // deferred until submitted work ends, so a run would briefly hold more than planned.
+      if (this.stats.allocatedBytes + size > this.highWater) this.freeIdleBelow(this.stats.allocatedBytes + size - this.highWater);
       const stub = this.dryRun || this.planStubs !== undefined;
       buffer = this.device.createBuffer({ size: stub ? 256 : size, usage: STORAGE, label });
       this.planStubs?.add(buffer);
@@ -71,6 +77,7 @@ export class BufferPool {
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+      if (!this.planStubs) this.highWater = Math.max(this.highWater, this.stats.allocatedBytes);
     }
     this.inUse.add(buffer);
     this.stats.inUseBytes += this.sizes.get(buffer)!;
@@ -198,6 +205,7 @@ export class BufferPool {
   trim(): void {
     for (const list of this.idle.values()) for (const b of list) this.destroyBuffer(b);
     this.idle.clear();
+    this.highWater = this.stats.allocatedBytes;
   }
 
   resetPeak(): void {
