@@ -22,3 +22,15 @@ export { toTensorData, fromTensorData, centerCrop, resize, type RgbImage } from 
 export { psnr } from './metrics/psnr.js';
 export { ssimRgb, ssimLuma } from './metrics/ssim.js';
 export { latentSpaceId } from './io/latent_space.js';
+
+// Bytes from anywhere (files, HTTP ranges, browser Files) and models loaded from them (docs/browser.md).
+export { blobSource, bytesSource, trackProgress, type ByteSource, type LoadProgress, type ProgressCallback } from './io/byte_source.js';
+export { openHttpSource, rangeKey, type HttpSource, type HttpSourceOptions, type ResponseCache } from './io/http_source.js';
+export { SafetensorsSource } from './io/safetensors_source.js';
+export { SafetensorsError, encodeSafetensors, parseHeader, type TensorInfo, type LoadedTensor, type TensorToWrite } from './io/safetensors_format.js';
+export { openModelUrl, openModelFiles, openModelSource, loadAutoencoderKLFrom, loadConsistencyDecoderFrom, WEIGHTS_FILE, type ModelFiles, type LoadOptions } from './io/model_source.js';
+// The reference checks (sdvae check) run in a page too.
+export { runKernelCase, type KernelCaseResult, type CaseFile } from './check/kernel_case.js';
+export { runModelCases, firstDivergence, type TensorCheck } from './check/model_case.js';
+export { vaeRunner } from './check/vae_runner.js';
+export { consistencyRunner } from './check/consistency_runner.js';
