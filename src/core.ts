@@ -34,3 +34,9 @@ export { runKernelCase, type KernelCaseResult, type CaseFile } from './check/ker
 export { runModelCases, firstDivergence, type TensorCheck } from './check/model_case.js';
 export { vaeRunner } from './check/vae_runner.js';
 export { consistencyRunner } from './check/consistency_runner.js';
+// What the page does with them: the CLI's encode/decode steps, stored latents, the comparison, the inspector.
+export { encodeImage, decodeLatent, prepareImage, latentMeta, type LoadedModel, type PrepareOptions, type EncodeOptions } from './pipeline.js';
+export { encodeLatentFile, latentFromTensors, latentBytes, roundTrip, type StoredLatent, type LatentPrecision, type LatentMeta } from './io/latents_format.js';
+export { measure, mostDifferentWindow, comparisonFigure, type DecoderResult, type DecoderReport } from './compare.js';
+export { inspectModel, moduleClass, type ModuleRow } from './inspect.js';
+export { createImage, sideBySide } from './io/image.js';

@@ -1,5 +1,6 @@
 // The main job, as functions the CLI and the examples share: load a model, turn a PNG into a stored
-// latent, and a stored latent into a PNG, with either decoder. Node only (files).
+// latent, and a stored latent into a PNG, with either decoder. No Node imports (`loadModel` reaches the
+// file loaders through the models' dynamic imports), so the page uses the same encode and decode.
 //
 //   PNG -> RgbImage -> (crop, resize) -> [1,H,W,3] in [-1,1] -> encode -> mean (or sample) × scaling_factor
 //   latent file -> ÷ scaling_factor -> decode (SD VAE decoder, or consistency decoder) -> [-1,1] -> PNG
@@ -7,11 +8,10 @@
 import type { Gpu } from './gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
-import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
+import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { tiledDecode } from './models/tiled_decode.js';
-import { basename } from 'node:path';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
 
@@ -26,7 +26,12 @@ export interface LoadedModel {
 export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency'): Promise<LoadedModel> {
   const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path) : await ConsistencyDecoder.load(gpu, path);
   const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
-  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${basename(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${baseName(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+}
+
+/** The last part of a path (node:path's basename, without importing Node: this file runs in pages too). */
+function baseName(path: string): string {
+  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
 }
 
 export interface PrepareOptions {

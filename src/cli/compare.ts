@@ -7,10 +7,10 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { comparisonFigure, formatReports, measure, mostDifferentWindow, pngBytes, type DecoderResult, type ImageReport } from '../compare.js';
+import { comparisonFigure, formatReports, measure, mostDifferentWindow, type DecoderResult, type ImageReport } from '../compare.js';
 import { Gpu } from '../gpu/gpu.js';
 import { latentBytes, readLatentFile, roundTrip, writeLatentFile, type LatentPrecision } from '../io/latents.js';
-import { readPng, writePng } from '../io/png.js';
+import { pngBytes, readPng, writePng } from '../io/png.js';
 import { psnr } from '../metrics/psnr.js';
 import { decodeLatent, encodeImage, latentMeta, loadModel, prepareImage, type LoadedModel } from '../pipeline.js';
 import type { RgbImage } from '../io/image.js';

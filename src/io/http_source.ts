@@ -45,14 +45,15 @@ export async function openHttpSource(url: string, opts: HttpSourceOptions = {}):
   const probeHit = await cache?.match(probeKey).catch(() => undefined);
   let size: number;
   let fromCache = 0;
+  let probe: Uint8Array | undefined; // the first 8 bytes, which every reader asks for next
   if (probeHit && probeHit.headers.get(TOTAL_HEADER)) {
     size = Number(probeHit.headers.get(TOTAL_HEADER));
   } else {
     const res = await request(doFetch, url, { Range: 'bytes=0-7' });
     if (res.status === 200) return fallback(url, res, doFetch, cache, cacheError);
     size = totalFromContentRange(url, res);
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    if (cache) await store(cache, probeKey, bytes, size).catch(cacheError);
+    probe = new Uint8Array(await res.arrayBuffer());
+    if (cache) await store(cache, probeKey, probe, size).catch(cacheError);
   }
 
   return {
@@ -65,6 +66,7 @@ export async function openHttpSource(url: string, opts: HttpSourceOptions = {}):
     async read(offset, length) {
       checkRange({ name: url, size }, offset, length);
       if (length === 0) return new Uint8Array(0);
+      if (probe && offset === 0 && length === 8 && probe.length === 8) return probe.slice();
       const key = rangeKey(url, offset, length);
       const hit = await cache?.match(key).catch(() => undefined);
       if (hit) {
