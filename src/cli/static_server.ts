@@ -23,6 +23,8 @@ export interface StaticServerOptions {
   host?: string;
   /** Honour Range requests (default true). */
   ranges?: boolean;
+  /** Generated JSON documents by URL path (e.g. the served models' index), computed per request. */
+  json?: Record<string, () => unknown>;
   /** Called once per request (tests count requests and ranges). */
   onRequest?: (req: { url: string; range: string | undefined; status: number; bytes: number }) => void;
 }
@@ -107,6 +109,12 @@ function handle(req: IncomingMessage, res: ServerResponse, mounts: Mount[], opts
     done(status, 0);
   };
   if (req.method !== 'GET' && req.method !== 'HEAD') return fail(405, 'only GET and HEAD');
+  const generated = opts.json?.[urlPath];
+  if (generated) {
+    const body = JSON.stringify(generated(), null, 2);
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' }).end(req.method === 'HEAD' ? undefined : body);
+    return done(200, body.length);
+  }
   let file = resolvePath(mounts, urlPath);
   if (!file) return fail(404, `not found: ${urlPath}`);
   let size: number;
