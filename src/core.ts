@@ -39,4 +39,4 @@ export { encodeImage, decodeLatent, prepareImage, latentMeta, type LoadedModel, 
 export { encodeLatentFile, latentFromTensors, latentBytes, roundTrip, type StoredLatent, type LatentPrecision, type LatentMeta } from './io/latents_format.js';
 export { measure, mostDifferentWindow, comparisonFigure, type DecoderResult, type DecoderReport } from './compare.js';
 export { inspectModel, moduleClass, type ModuleRow } from './inspect.js';
-export { createImage, sideBySide } from './io/image.js';
+export { createImage, sideBySide, crop, upscaleNearest } from './io/image.js';
