@@ -8,7 +8,7 @@
 // errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
 
 import { BufferPool } from './pool.js';
-import { Tensor, type DType } from './tensor.js';
+import { dtypeBytes, Tensor, type DType } from './tensor.js';
 import { Profiler, type OpTiming } from './profile.js';
 
 export interface GpuOptions {
@@ -157,7 +157,7 @@ export class Gpu {
 
   /** An uninitialised tensor from the pool. `exact`: no size-class slack (for long-lived tensors). */
   empty(shape: readonly number[], label = '', dtype: DType = 'f32', exact = false): Tensor {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 4;
+    const bytes = dtypeBytes(shape.reduce((a, b) => a * b, 1), dtype);
     const buffer = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.acquire(bytes, label, exact));
     return new Tensor(this, buffer, shape, dtype, label);
   }
@@ -168,6 +168,14 @@ export class Gpu {
     if (data.length !== n) throw new Error(`upload ${label}: ${data.length} values for shape [${shape}] (${n} expected)`);
     const t = this.empty(shape, label, 'f32', true);
     this.writeBuffer(t.buffer, 0, data);
+    return t;
+  }
+
+  /** Uploads 32-bit words (f32 values, or packed f16/bf16 pairs) to a new exact-size tensor of `dtype`. */
+  uploadWords(words: Uint32Array, shape: readonly number[], dtype: DType, label = ''): Tensor {
+    const t = this.empty(shape, label, dtype, true);
+    if (words.byteLength !== t.byteLength) throw new Error(`upload ${label}: ${words.byteLength} bytes for ${dtype} [${shape}] (${t.byteLength} expected)`);
+    this.writeBuffer(t.buffer, 0, words);
     return t;
   }
 

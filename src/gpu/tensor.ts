@@ -7,7 +7,14 @@
 
 import type { Gpu } from './gpu.js';
 
-export type DType = 'f32';
+/**
+ * What a tensor's elements are stored as: activations are f32; weights may be f16 or bf16, packed two
+ * per 32-bit word (kernels/weight_format.ts).
+ */
+export type DType = 'f32' | 'f16' | 'bf16';
+
+/** Bytes of n elements of dtype, rounded up to whole 32-bit words (what the buffer holds). */
+export const dtypeBytes = (n: number, dtype: DType) => (dtype === 'f32' ? n * 4 : Math.ceil(n / 2) * 4);
 
 export class Tensor {
   /** Set once release() returned the buffer to the pool; any later use is a bug we want to see. */
@@ -26,12 +33,13 @@ export class Tensor {
   }
 
   get byteLength(): number {
-    return this.size * 4;
+    return dtypeBytes(this.size, this.dtype);
   }
 
   /** Copies the tensor back to the CPU, in its stored layout. Submits any pending GPU work first. */
   async read(): Promise<Float32Array> {
     this.assertLive();
+    if (this.dtype !== 'f32') throw new Error(`tensor ${this}: read() returns f32 tensors; this one holds ${this.dtype}`);
     return this.gpu.readBuffer(this.buffer, this.byteLength);
   }
 

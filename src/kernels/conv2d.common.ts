@@ -1,11 +1,14 @@
 // What every conv2d kernel variant shares: the params struct, the bindings, and the gather of A.
 
 import type { Gpu } from '../gpu/gpu.js';
+import { weightWgsl, type WeightFormat } from './weight_format.js';
 
 /** What a kernel may specialise its pipeline on (the rest of the shape is in the params uniform). */
 export interface ConvPipelineShape {
   cin: number;
   cout: number;
+  /** How the weight is stored (weight_format.ts). */
+  format: WeightFormat;
 }
 
 /** A kernel variant: its pipeline, its tile sizes and the workgroup count for a band. */
@@ -31,11 +34,11 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 `;
 
-/** Params and bindings of the scalar kernels, and their gather of A. */
-export const CONV_PARAMS_WGSL = /* wgsl */ `
+/** Params and bindings of the scalar kernels (weight `wt` [K, Cout], K = (ky*KW + kx)*Cin + ci, read by load_wt), and their gather of A. */
+export const convParamsWgsl = (format: WeightFormat) => /* wgsl */ `
 ${CONV_PARAMS_STRUCT}
 @group(0) @binding(1) var<storage, read> x: array<f32>;       // NHWC input (a band of rows)
-@group(0) @binding(2) var<storage, read> wt: array<f32>;      // [K, Cout], K = (ky*KW + kx)*Cin + ci
+${weightWgsl(2, 'wt', format)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // NHWC output (a band of rows)
 

@@ -17,7 +17,8 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
-import { CONV_PARAMS_WGSL, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
+import { convParamsWgsl, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
+import type { WeightFormat } from './weight_format.js';
 import { subgroupVec4ConvWgsl } from './conv2d.subgroup_vec4.js';
 
 const LANES = 8; // the subgroup size this kernel is written for
@@ -53,15 +54,15 @@ ${each(ROWS, (r) => `  let a${r}: ${ty} = ${load(r)};`)}
 ${steps.join('\n')}`;
 }
 
-const wgsl = () => /* wgsl */ `enable subgroups;
-${CONV_PARAMS_WGSL}
+const wgsl = (format: WeightFormat) => /* wgsl */ `enable subgroups;
+${convParamsWgsl(format)}
 ${LINEAR_WORKGROUP}
 var<private> cols: vec4u; // this lane's 4 output channels, clamped to Cout - 1 for loads
 
 // Weights of GEMM row k for this lane's 4 output channels.
 fn wrow(k: u32) -> vec4f {
   let r = k * p.Cout;
-  return vec4f(wt[r + cols.x], wt[r + cols.y], wt[r + cols.z], wt[r + cols.w]);
+  return vec4f(load_wt(r + cols.x), load_wt(r + cols.y), load_wt(r + cols.z), load_wt(r + cols.w));
 }
 
 // Input channel ci of the pixel whose channel 0 is at element o (o < 0: padding, reads as 0). The
@@ -123,12 +124,12 @@ fn tap(img: u32, ih: i32, iw: i32) -> i32 {
 export const subgroupConvKernel: ConvKernel = {
   tileM: ROWS,
   tileN: COLS,
-  pipeline(gpu: Gpu, { cin, cout }: ConvPipelineShape) {
+  pipeline(gpu: Gpu, { cin, cout, format }: ConvPipelineShape) {
     const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
     if (!subgroups || lo !== LANES || hi !== LANES)
       throw new Error(`conv2d.subgroup needs subgroups of exactly ${LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
     // vec4-typed loads where every vec4 is aligned (conv2d.subgroup_vec4.ts), scalar loads otherwise.
-    if (cin % 4 === 0 && cout % 4 === 0) return gpu.pipeline('conv2d.subgroup.vec4', subgroupVec4ConvWgsl);
-    return gpu.pipeline('conv2d.subgroup', wgsl);
+    if (cin % 4 === 0 && cout % 4 === 0) return gpu.pipeline(`conv2d.subgroup.vec4.${format}`, () => subgroupVec4ConvWgsl(format));
+    return gpu.pipeline(`conv2d.subgroup.${format}`, () => wgsl(format));
   },
 };

@@ -14,6 +14,7 @@
 
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { CONV_PARAMS_STRUCT } from './conv2d.common.js';
+import { weightWgsl, type WeightFormat } from './weight_format.js';
 
 const LANES = 8;
 const ROWS = 16;
@@ -28,7 +29,7 @@ const channelStep = () => {
   // so updating one pixel's 4 times in a row loads and stores it once per 4 channels, not per channel.
   const steps = range(LANES).map((j) => {
     // Past Cin (only in the last step) A is 0; the weight row is clamped to stay in bounds.
-    const loads = range(4).map((cc) => `      let b${cc} = wt[(min(kb + ci0 + ${4 * j + cc}u, p.K - 1u) * p.Cout) / 4u + col4];`);
+    const loads = range(4).map((cc) => `      let b${cc} = load_wt4((min(kb + ci0 + ${4 * j + cc}u, p.K - 1u) * p.Cout) / 4u + col4);`);
     return `    {\n${loads.join('\n')}\n${each(ROWS, (r) => `      { let s = subgroupBroadcast(a${r}, ${j}u); acc${r} += s.x * b0; acc${r} += s.y * b1; acc${r} += s.z * b2; acc${r} += s.w * b3; }`)}\n    }`;
   });
   return `        let c = ci0 + 4u * lane;
@@ -37,10 +38,11 @@ ${each(ROWS, (r) => `        let a${r} = ld(o${r}, c, cok);`)}
 ${steps.join('\n')}`;
 };
 
-export const subgroupVec4ConvWgsl = () => /* wgsl */ `enable subgroups;
+export const subgroupVec4ConvWgsl = (format: WeightFormat) => /* wgsl */ `enable subgroups;
 ${CONV_PARAMS_STRUCT}
 @group(0) @binding(1) var<storage, read> x: array<vec4f>;     // NHWC input (a band of rows), Cin % 4 == 0
-@group(0) @binding(2) var<storage, read> wt: array<vec4f>;    // [K, Cout], Cout % 4 == 0
+// weights [K, Cout], Cout % 4 == 0, read 4 output channels at a time
+${weightWgsl(2, 'wt', format, true)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]
 @group(0) @binding(4) var<storage, read_write> y: array<f32>; // NHWC output (a band of rows)
 ${LINEAR_WORKGROUP}

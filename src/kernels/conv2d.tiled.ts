@@ -4,17 +4,20 @@
 // K is walked in steps of 16: the workgroup stages A[64 x 16] (gathered from the input, k fastest so
 // neighbouring invocations read neighbouring channels) and B[16 x 64] in workgroup memory, then each
 // invocation multiplies its 4x4 sub-tile out of them: 8 shared loads feed 16 FMAs.
+// Precision: f32 activations, f32 accumulators; the weight is f32, f16 or bf16 (weight_format.ts),
+// widened to f32 as it is staged.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
-import { CONV_PARAMS_WGSL, type ConvKernel } from './conv2d.common.js';
+import { convParamsWgsl, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
+import type { WeightFormat } from './weight_format.js';
 
 const BM = 64;
 const BN = 64;
 const BK = 16;
 
-const wgsl = () => /* wgsl */ `
-${CONV_PARAMS_WGSL}
+const wgsl = (format: WeightFormat) => /* wgsl */ `
+${convParamsWgsl(format)}
 ${LINEAR_WORKGROUP}
 const BM = ${BM}u; const BN = ${BN}u; const BK = ${BK}u;
 var<workgroup> As: array<f32, ${BK * BM}>; // [k][m]
@@ -40,7 +43,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
       As[kk * BM + mm] = a;
       let kb = idx / BN; let nb = idx % BN;
       var b = 0.0;
-      if (k0 + kb < p.K && n0 + nb < p.Cout) { b = wt[(k0 + kb) * p.Cout + n0 + nb]; }
+      if (k0 + kb < p.K && n0 + nb < p.Cout) { b = load_wt((k0 + kb) * p.Cout + n0 + nb); }
       Bs[kb * BN + nb] = b;
     }
     workgroupBarrier();
@@ -66,5 +69,5 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
 export const tiledConvKernel: ConvKernel = {
   tileM: BM,
   tileN: BN,
-  pipeline: (gpu: Gpu) => gpu.pipeline('conv2d.tiled', wgsl),
+  pipeline: (gpu: Gpu, { format }: ConvPipelineShape) => gpu.pipeline(`conv2d.tiled.${format}`, () => wgsl(format)),
 };

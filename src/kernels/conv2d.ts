@@ -22,6 +22,7 @@ import { tiledConvKernel } from './conv2d.tiled.js';
 import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
+import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
 
 export type { ConvKernel };
 
@@ -72,7 +73,10 @@ export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad
  */
 export const convPolicy: { winograd: boolean; winogradTile: WinogradTile } = { winograd: true, winogradTile: 4 };
 
-/** Conv weights in GEMM layout: w [kh*kw*Cin, Cout] and bias [Cout] (zeros when the module has none). */
+/**
+ * Conv weights in GEMM layout: w [kh*kw*Cin, Cout] in its storage format (f32, or f16/bf16 packed two
+ * per word: weight_format.ts) and bias [Cout] in f32 (zeros when the module has none).
+ */
 export class Conv2dWeight {
   /** Winograd-transformed weight U (a texture, see winograd.ts), made on first use (3x3 weights only). */
   winograd: { u: GPUTexture; gpu: Gpu } | null = null;
@@ -86,22 +90,51 @@ export class Conv2dWeight {
     readonly kw: number,
   ) {}
 
-  /** From PyTorch's layout: weight [Cout, Cin, kh, kw], bias [Cout]. */
-  static fromTorch(gpu: Gpu, weight: Float32Array, shape: readonly number[], bias?: Float32Array | null, label = 'conv'): Conv2dWeight {
+  /** How w is stored: kernels read it through weightWgsl(format). */
+  get format(): WeightFormat {
+    return this.w.dtype;
+  }
+
+  /** GPU buffers for a weight of PyTorch shape [Cout, Cin, kh, kw] in `format`; `fill` writes the values. */
+  static allocate(gpu: Gpu, shape: readonly number[], format: WeightFormat, label = 'conv'): Conv2dWeight {
     const [cout, cin, kh, kw] = shape;
-    if (shape.length !== 4 || weight.length !== cout * cin * kh * kw)
-      throw new Error(`${label}.weight: expected [Cout, Cin, kh, kw], got [${shape}] with ${weight.length} values`);
+    if (shape.length !== 4) throw new Error(`${label}.weight: expected [Cout, Cin, kh, kw], got [${shape}]`);
+    return new Conv2dWeight(gpu.empty([kh * kw * cin, cout], `${label}.weight`, format, true), gpu.empty([cout], `${label}.bias`, 'f32', true), cout, cin, kh, kw);
+  }
+
+  /**
+   * Writes PyTorch-layout values: weight [Cout, Cin, kh, kw] (reordered to [ky, kx, ci, co] in its raw
+   * format, so 16-bit values are never rounded twice) converted to this weight's format, and bias.
+   */
+  fill(gpu: Gpu, weight: RawWeight, bias?: Float32Array | null): void {
+    const { cout, cin, kh, kw } = this;
+    const label = this.w.label.replace(/\.weight$/, '');
+    const n = cout * cin * kh * kw;
+    const got = weight.format === 'f32' ? weight.values.length : weight.bits.length;
+    if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
-    const gemm = new Float32Array(weight.length); // [ky, kx, ci, co]
-    for (let co = 0; co < cout; co++)
-      for (let ci = 0; ci < cin; ci++)
-        for (let ky = 0; ky < kh; ky++)
-          for (let kx = 0; kx < kw; kx++) gemm[((ky * kw + kx) * cin + ci) * cout + co] = weight[((co * cin + ci) * kh + ky) * kw + kx];
-    return new Conv2dWeight(
-      gpu.upload(gemm, [kh * kw * cin, cout], `${label}.weight`),
-      gpu.upload(bias ?? new Float32Array(cout), [cout], `${label}.bias`),
-      cout, cin, kh, kw,
-    );
+    const gemm = permuteRaw(convertRaw(weight, this.format, `${label}.weight`), n, (i) => {
+      // i = ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
+      const co = i % cout;
+      const ci = Math.floor(i / cout) % cin;
+      const tap = Math.floor(i / (cout * cin));
+      return ((co * cin + ci) * kh + Math.floor(tap / kw)) * kw + (tap % kw);
+    });
+    gpu.writeBuffer(this.w.buffer, 0, packWords(gemm));
+    gpu.writeBuffer(this.bias.buffer, 0, bias ?? new Float32Array(cout));
+  }
+
+  /** From PyTorch's layout: weight [Cout, Cin, kh, kw] (f32 values or raw 16-bit ones), bias [Cout]. */
+  static fromTorch(gpu: Gpu, weight: Float32Array | RawWeight, shape: readonly number[], bias?: Float32Array | null, label = 'conv', format?: WeightFormat): Conv2dWeight {
+    const raw: RawWeight = weight instanceof Float32Array ? { format: 'f32', values: weight } : weight;
+    const k = Conv2dWeight.allocate(gpu, shape, format ?? raw.format, label);
+    try {
+      k.fill(gpu, raw, bias);
+    } catch (e) {
+      k.release();
+      throw e;
+    }
+    return k;
   }
 
   release(): void {
@@ -137,7 +170,7 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const y = gpu.empty([n, hout, wout, k.cout], label);
   const kernel = variants[variant];
   if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);
-  const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout });
+  const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout, format: k.format });
 
   // Output rows are (n, oh) flattened; a band of them reads input rows from the first row's top halo
   // to the last row's bottom halo (clipped to the image; rows in the padding are never read).

@@ -7,6 +7,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { conv2d, Conv2dWeight } from './conv2d.js';
+import type { RawWeight, WeightFormat } from './weight_format.js';
 
 export class LinearWeight {
   constructor(readonly conv: Conv2dWeight) {}
@@ -18,10 +19,16 @@ export class LinearWeight {
     return this.conv.cout;
   }
 
-  /** weight [out, in], bias [out]. */
-  static fromTorch(gpu: Gpu, weight: Float32Array, shape: readonly number[], bias?: Float32Array | null, label = 'linear'): LinearWeight {
+  /** weight [out, in], bias [out] (f32 values, or raw 16-bit ones kept in their format). */
+  static fromTorch(gpu: Gpu, weight: Float32Array | RawWeight, shape: readonly number[], bias?: Float32Array | null, label = 'linear'): LinearWeight {
     if (shape.length !== 2) throw new Error(`${label}.weight: expected [out, in], got [${shape}]`);
     return new LinearWeight(Conv2dWeight.fromTorch(gpu, weight, [shape[0], shape[1], 1, 1], bias, label));
+  }
+
+  /** Buffers for a weight [out, in] in `format`; `conv.fill` writes the values. */
+  static allocate(gpu: Gpu, shape: readonly number[], format: WeightFormat, label = 'linear'): LinearWeight {
+    if (shape.length !== 2) throw new Error(`${label}.weight: expected [out, in], got [${shape}]`);
+    return new LinearWeight(Conv2dWeight.allocate(gpu, [shape[0], shape[1], 1, 1], format, label));
   }
 
   release(): void {

@@ -14,6 +14,7 @@
 // the only extra rounding is from the additions. Every kernel here is one invocation per
 // (tile, 4 channels), channels fastest so neighbouring invocations touch neighbouring addresses.
 
+import { weightWgsl, type WeightFormat } from './weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 
@@ -39,10 +40,10 @@ fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(
  * U = G g Gᵀ for every (ci, co): w [9 * Cin, Cout] (GEMM layout) -> U, an rgba32float texture array
  * [16 positions][Kp rows, Np / 4 texels], zero padded. One invocation per ci and 4 output channels.
  */
-const weightWgsl = () => /* wgsl */ `
+const weightTransformWgsl = (format: WeightFormat) => /* wgsl */ `
 struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+${weightWgsl(1, 'w', format)}
 @group(0) @binding(2) var U: texture_storage_2d_array<rgba32float, write>;
 ${LINEAR_WORKGROUP}
 // G applied to a 3-vector: (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
@@ -59,7 +60,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let co = co4 * 4u + q;
     let ok = ci < p.Cin && co < p.Cout;
     var g: array<f32, 9>; // g[ky * 3 + kx]
-    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, w[select(0u, (t * p.Cin + ci) * p.Cout + co, ok)], ok); }
+    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, load_w(select(0u, (t * p.Cin + ci) * p.Cout + co, ok)), ok); }
     // Columns of G g (one per kx), then G applied to each row of that: row r of G g Gᵀ.
     let c0 = gv(g[0], g[3], g[6]);
     let c1 = gv(g[1], g[4], g[7]);
@@ -183,7 +184,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }
 `;
 
-export const winogradWeightPipeline = (gpu: Gpu) => gpu.pipeline('winograd.weights', weightWgsl);
+export const winogradWeightPipeline = (gpu: Gpu, format: WeightFormat) => gpu.pipeline(`winograd.weights.${format}`, () => weightTransformWgsl(format));
 /** The input transform's pipeline: vec4 loads of the activation when Cin % 4 == 0. */
 export const winogradInputPipeline = (gpu: Gpu, cin: number) =>
   cin % 4 === 0 ? gpu.pipeline('winograd.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd.input', inputWgsl(false));

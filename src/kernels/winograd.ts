@@ -22,6 +22,7 @@ import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
+import type { WeightFormat } from './weight_format.js';
 import { winogradGemm } from './winograd.gemm.js';
 import { CORE_ROWS } from './matmul.core.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline, winogradWeightPipeline } from './winograd.transforms.js';
@@ -34,10 +35,10 @@ import { winograd4InputPipeline, winograd4OutputPipeline, winograd4WeightPipelin
 export type WinogradTile = 2 | 4;
 /** Positions (GEMMs) per tile: (tile + 2)^2. */
 export const positions = (tile: WinogradTile) => (tile + 2) ** 2;
-const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number) =>
+const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number, format: WeightFormat = 'f32') =>
   tile === 2
-    ? { weight: winogradWeightPipeline(gpu), input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
-    : { weight: winograd4WeightPipeline(gpu), input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
+    ? { weight: winogradWeightPipeline(gpu, format), input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
+    : { weight: winograd4WeightPipeline(gpu, format), input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 
@@ -89,7 +90,7 @@ export function winogradWeight(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile = 2
   });
   gpu.op(`winograd weight transform [${k.cout}, ${k.cin}, 3, 3]`, (pass) => {
     const params = packParams([k.cin, k.cout, kp, np]);
-    gpu.dispatch(pass, pipelines(gpu, tile, k.cin, k.cout).weight, params, [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np) / 4 / TRANSFORM_WG));
+    gpu.dispatch(pass, pipelines(gpu, tile, k.cin, k.cout, k.format).weight, params, [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np) / 4 / TRANSFORM_WG));
   });
   k.winograd = { u, gpu };
   return u;

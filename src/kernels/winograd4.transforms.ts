@@ -16,6 +16,7 @@
 // the direct convolution; the WGSL is generated from them (sums in column order, zeros skipped).
 // Same invocation layout as winograd.transforms.ts: one invocation per (tile, 4 channels).
 
+import { weightWgsl, type WeightFormat } from './weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { TRANSFORM_WG } from './winograd.transforms.js';
@@ -92,10 +93,10 @@ fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(
  * U = G g Gᵀ for every (ci, co): w [9 * Cin, Cout] -> U, an rgba32float texture array [36 positions]
  * [Kp rows, Np / 4 texels], zero padded. One invocation per ci and 4 output channels.
  */
-const weightWgsl = () => /* wgsl */ `
+const weightTransformWgsl = (format: WeightFormat) => /* wgsl */ `
 struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
+${weightWgsl(1, 'w', format)}
 @group(0) @binding(2) var U: texture_storage_2d_array<rgba32float, write>;
 ${LINEAR_WORKGROUP}
 // G applied to a 3-vector.
@@ -112,7 +113,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
     let co = co4 * 4u + q;
     let ok = ci < p.Cin && co < p.Cout;
     var g: array<f32, 9>; // g[ky * 3 + kx]
-    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, w[select(0u, (t * p.Cin + ci) * p.Cout + co, ok)], ok); }
+    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, load_w(select(0u, (t * p.Cin + ci) * p.Cout + co, ok)), ok); }
     let c0 = gv(g[0], g[3], g[6]);
     let c1 = gv(g[1], g[4], g[7]);
     let c2 = gv(g[2], g[5], g[8]);
@@ -206,7 +207,7 @@ ${grid(4, 4, (r, c) => `  if (${r}u < rows && ${c}u < cols) { st(o + ${r === 0 ?
 }
 `;
 
-export const winograd4WeightPipeline = (gpu: Gpu) => gpu.pipeline('winograd4.weights', weightWgsl);
+export const winograd4WeightPipeline = (gpu: Gpu, format: WeightFormat) => gpu.pipeline(`winograd4.weights.${format}`, () => weightTransformWgsl(format));
 export const winograd4InputPipeline = (gpu: Gpu, cin: number) =>
   cin % 4 === 0 ? gpu.pipeline('winograd4.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd4.input', inputWgsl(false));
 export const winograd4OutputPipeline = (gpu: Gpu, cout: number) =>

@@ -11,6 +11,7 @@
 // computed in chunks of query rows, each a GEMM, a row softmax and a GEMM, sized by `scoreBytes`
 // (default 32 MiB, never above the binding limit). The result does not depend on the chunking.
 
+import { concatRaw, convertRaw, rawToF32 } from '../kernels/weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { add } from '../kernels/elementwise.js';
@@ -43,13 +44,14 @@ export class Attention {
     const c = cfg.channels;
     this.path = p.prefix.slice(0, -1);
     this.group_norm = new GroupNorm(gpu, p.sub('group_norm'), c, cfg.groups, cfg.eps);
-    const w = new Float32Array(3 * c * c);
-    const b = new Float32Array(3 * c);
-    ['to_q', 'to_k', 'to_v'].forEach((name, i) => {
-      w.set(p.sub(name).take('weight', [c, c]), i * c * c);
-      b.set(p.sub(name).take('bias', [c]), i * c);
+    const qkv = ['to_q', 'to_k', 'to_v'];
+    const format = p.formatOf('to_q.weight');
+    this.to_qkv = LinearWeight.allocate(gpu, [3 * c, c], format, `${this.path}.to_qkv`);
+    p.read([...qkv.map((n) => [`${n}.weight`, [c, c]] as const), ...qkv.map((n) => [`${n}.bias`, [c]] as const)], (raws) => {
+      const w = concatRaw(raws.slice(0, 3).map((r, i) => convertRaw(r, format, `${this.path}.${qkv[i]}.weight`)));
+      const b = concatRaw(raws.slice(3).map((r) => ({ format: 'f32', values: rawToF32(r) })));
+      this.to_qkv.conv.fill(gpu, w, rawToF32(b));
     });
-    this.to_qkv = LinearWeight.fromTorch(gpu, w, [3 * c, c], b, `${this.path}.to_qkv`);
     this.to_out = new Linear(gpu, p.sub('to_out').sub(0), c, c);
   }
 

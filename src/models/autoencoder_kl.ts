@@ -18,7 +18,7 @@ import { TorchGenerator } from './torch_rng.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
-import { loadFromCheckpoint, ParamLoader, type ParamSource } from './params.js';
+import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource, type ParamSource } from './params.js';
 import { DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D } from './vae_blocks.js';
 
 export interface AutoencoderKLConfig {
@@ -160,12 +160,19 @@ export class AutoencoderKL {
    * F32/F16/BF16) or a single-file LDM/A1111 VAE. Every tensor is checked: one error lists all missing,
    * unexpected and wrong-shape tensors. Node only (reads files).
    */
-  static async load(gpu: Gpu, path: string): Promise<AutoencoderKL> {
-    return loadFromCheckpoint(
-      path,
-      (p, raw, file, names, source) => new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(Object.keys(raw).length ? raw : inferAutoencoderKLConfig(names, source), file)),
-      () => gpu.sync(),
-    );
+  /** From a diffusers folder or a single checkpoint file (Node). */
+  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<AutoencoderKL> {
+    return loadFromCheckpoint(path, AutoencoderKL.build(gpu), () => gpu.sync(), opts);
+  }
+
+  /** From any source of named tensors (e.g. fetched over HTTP in a browser). */
+  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}): Promise<AutoencoderKL> {
+    return loadFromSource(src, AutoencoderKL.build(gpu), () => gpu.sync(), opts);
+  }
+
+  private static build(gpu: Gpu) {
+    return (p: ParamLoader, raw: Record<string, unknown>, file: string, names: string[], source: ParamSource) =>
+      new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(Object.keys(raw).length ? raw : inferAutoencoderKLConfig(names, source), file));
   }
 
   get scalingFactor(): number {

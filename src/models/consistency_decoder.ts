@@ -26,7 +26,7 @@ import { Encoder, encodeToDistribution, type AutoencoderKLConfig, type LatentDis
 import { CONSISTENCY_LATENT } from './consistency_constants.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d } from './layers.js';
-import { loadFromCheckpoint, ParamLoader } from './params.js';
+import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource } from './params.js';
 import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
 import { TorchGenerator } from './torch_rng.js';
 import { UNet2DModel, type UNet2DConfig } from './unet2d.js';
@@ -83,8 +83,14 @@ export class ConsistencyDecoder {
     this.decoder_unet = new UNet2DModel(ctx, p.sub('decoder_unet'), config.unet);
   }
 
-  static async load(gpu: Gpu, path: string): Promise<ConsistencyDecoder> {
-    return loadFromCheckpoint(path, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync());
+  /** From a diffusers folder (Node). */
+  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<ConsistencyDecoder> {
+    return loadFromCheckpoint(path, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts);
+  }
+
+  /** From any source of named tensors (e.g. fetched over HTTP in a browser). */
+  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}): Promise<ConsistencyDecoder> {
+    return loadFromSource(src, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts);
   }
 
   get scalingFactor(): number {

@@ -7,14 +7,16 @@ import { conv2d, Conv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
 import { groupNorm } from '../kernels/group_norm.js';
 import { linear, LinearWeight } from '../kernels/linear.js';
 import type { ParamLoader } from './params.js';
+import { rawToF32 } from '../kernels/weight_format.js';
 import { silu } from '../kernels/elementwise.js';
 import { emit, type RunContext } from './context.js';
 
 export class Conv2d {
   readonly weight: Conv2dWeight;
   constructor(gpu: Gpu, p: ParamLoader, cin: number, cout: number, k: number, readonly opts: Conv2dOptions = {}) {
-    const w = p.take('weight', [cout, cin, k, k]);
-    this.weight = Conv2dWeight.fromTorch(gpu, w, [cout, cin, k, k], p.take('bias', [cout]), p.prefix.slice(0, -1));
+    const shape = [cout, cin, k, k];
+    this.weight = Conv2dWeight.allocate(gpu, shape, p.formatOf('weight'), p.prefix.slice(0, -1));
+    p.read([['weight', shape], ['bias', [cout]]], ([w, b]) => this.weight.fill(gpu, w, rawToF32(b)));
   }
   forward(gpu: Gpu, x: Tensor, label: string): Tensor {
     return conv2d(gpu, x, this.weight, this.opts, label);
@@ -29,8 +31,10 @@ export class GroupNorm {
   readonly bias: Tensor;
   constructor(gpu: Gpu, p: ParamLoader, readonly channels: number, readonly groups: number, readonly eps: number) {
     const name = p.prefix.slice(0, -1);
-    this.weight = gpu.upload(p.take('weight', [channels]), [channels], `${name}.weight`);
-    this.bias = gpu.upload(p.take('bias', [channels]), [channels], `${name}.bias`);
+    this.weight = gpu.empty([channels], `${name}.weight`, 'f32', true);
+    this.bias = gpu.empty([channels], `${name}.bias`, 'f32', true);
+    p.readF32('weight', [channels], (v) => gpu.writeBuffer(this.weight.buffer, 0, v));
+    p.readF32('bias', [channels], (v) => gpu.writeBuffer(this.bias.buffer, 0, v));
   }
   forward(gpu: Gpu, x: Tensor, label: string, opts: { silu?: boolean; scaleShift?: Tensor } = {}): Tensor {
     return groupNorm(gpu, x, this.weight, this.bias, { groups: this.groups, eps: this.eps, ...opts }, label);
@@ -44,7 +48,8 @@ export class GroupNorm {
 export class Linear {
   readonly weight: LinearWeight;
   constructor(gpu: Gpu, p: ParamLoader, inF: number, outF: number) {
-    this.weight = LinearWeight.fromTorch(gpu, p.take('weight', [outF, inF]), [outF, inF], p.take('bias', [outF]), p.prefix.slice(0, -1));
+    this.weight = LinearWeight.allocate(gpu, [outF, inF], p.formatOf('weight'), p.prefix.slice(0, -1));
+    p.read([['weight', [outF, inF]], ['bias', [outF]]], ([w, b]) => this.weight.conv.fill(gpu, w, rawToF32(b)));
   }
   forward(gpu: Gpu, x: Tensor, label: string): Tensor {
     return linear(gpu, x, this.weight, label);

@@ -1,4 +1,4 @@
-import { bf16ToF32, f16ToF32 } from '../io/dtype.js';
+import { rawToF32, storedFormat, type RawWeight, type WeightFormat, type WeightStorage } from '../kernels/weight_format.js';
 
 // Loading parameters by their diffusers names. Each block takes a ParamLoader scoped to its own path
 // (`decoder.up_blocks.0.resnets.1.`), so a block's fields are read with the same names as in the
@@ -24,13 +24,20 @@ export function f32Entry(shape: readonly number[], values: () => Float32Array): 
   return { shape, dtype: 'F32', bytes: () => new Uint8Array(values().slice().buffer) };
 }
 
+/** Raw parameter bytes as a RawWeight (f32 values or 16-bit patterns), without converting. */
+export function rawWeight(dtype: ParamDType, bytes: Uint8Array): RawWeight {
+  const copy = bytes.byteOffset % 4 === 0 && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+  if (dtype === 'F32') return { format: 'f32', values: new Float32Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 4) };
+  return { format: dtype === 'F16' ? 'f16' : 'bf16', bits: new Uint16Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 2) };
+}
+
 /** The values of raw parameter bytes as float32 (F16 and BF16 widened exactly). */
 export function decodeParam(dtype: ParamDType, bytes: Uint8Array): Float32Array {
-  const copy = bytes.byteOffset % 4 === 0 && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
-  if (dtype === 'F32') return new Float32Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 4);
-  const u16 = new Uint16Array(copy.buffer as ArrayBuffer, copy.byteOffset, copy.byteLength / 2);
-  return dtype === 'F16' ? f16ToF32(u16) : bf16ToF32(u16);
+  return rawToF32(rawWeight(dtype, bytes));
 }
+
+/** The checkpoint dtype as a weight format. */
+export const paramFormat = (d: ParamDType): WeightFormat => (d === 'F32' ? 'f32' : d === 'F16' ? 'f16' : 'bf16');
 
 export type ParamSource = (name: string) => ParamEntry | undefined;
 
@@ -40,18 +47,39 @@ interface LoaderState {
   consumed: Set<string>;
   problems: string[];
   what: string;
+  storage: WeightStorage;
+  /** Reads of asynchronous sources, chained so that one tensor is in flight at a time. */
+  pending: Promise<void>;
+  onProgress?: (loadedBytes: number) => void;
+  loadedBytes: number;
+}
+
+export interface LoaderOptions {
+  /** How weights are kept on the GPU (default 'as-stored': F16 and BF16 stay 16-bit). */
+  storage?: WeightStorage;
+  /** Called after each tensor arrives, with the bytes read so far. */
+  onProgress?: (loadedBytes: number) => void;
 }
 
 export class ParamLoader {
   private constructor(private readonly s: LoaderState, readonly prefix: string) {}
 
   /** `names`: every tensor in the source, to report those no module consumed. */
-  static from(source: ParamSource, names: Iterable<string>, what: string): ParamLoader {
-    return new ParamLoader({ source, names: new Set(names), consumed: new Set(), problems: [], what }, '');
+  static from(source: ParamSource, names: Iterable<string>, what: string, opts: LoaderOptions = {}): ParamLoader {
+    const state: LoaderState = {
+      source, names: new Set(names), consumed: new Set(), problems: [], what,
+      storage: opts.storage ?? 'as-stored', pending: Promise.resolve(), onProgress: opts.onProgress, loadedBytes: 0,
+    };
+    return new ParamLoader(state, '');
+  }
+
+  /** How this model's weights are kept on the GPU. */
+  get storage(): WeightStorage {
+    return this.s.storage;
   }
 
   /** From an in-memory map (kernel cases, tests). */
-  static fromMap(map: Map<string, { shape: readonly number[]; data: Float32Array | Int32Array }>, what: string, ignore: (n: string) => boolean = () => false): ParamLoader {
+  static fromMap(map: Map<string, { shape: readonly number[]; data: Float32Array | Int32Array }>, what: string, ignore: (n: string) => boolean = () => false, opts: LoaderOptions = {}): ParamLoader {
     const names = [...map.keys()].filter((n) => !ignore(n));
     return ParamLoader.from(
       (n) => {
@@ -60,6 +88,7 @@ export class ParamLoader {
       },
       names,
       what,
+      opts,
     );
   }
 
@@ -71,22 +100,79 @@ export class ParamLoader {
     return this.s.source(this.prefix + name) !== undefined;
   }
 
-  /** The tensor `name` (relative to this scope), which must have `shape`. Zeros (and a recorded problem) otherwise. */
-  take(name: string, shape: readonly number[]): Float32Array {
+  /**
+   * The entry of tensor `name` (relative to this scope), which must have `shape`; undefined (and a
+   * recorded problem) when it is missing or has another shape.
+   */
+  entry(name: string, shape: readonly number[]): ParamEntry | undefined {
     const full = this.prefix + name;
     const e = this.s.source(full);
-    const n = shape.reduce((a, b) => a * b, 1);
     if (!e) {
       this.s.problems.push(`missing: ${full} [${shape}]`);
-      return new Float32Array(n);
+      return undefined;
     }
     this.s.consumed.add(full);
     if (e.shape.length !== shape.length || e.shape.some((v, i) => v !== shape[i])) {
       this.s.problems.push(`wrong shape: ${full} is [${e.shape}], expected [${shape}]`);
-      return new Float32Array(n);
+      return undefined;
     }
+    return e;
+  }
+
+  /**
+   * Reads the tensors `specs` ([name, shape], relative to this scope) and hands their raw values to
+   * `fill`: at once when the source is synchronous (files, memory), when the last one has arrived when
+   * it fetches (then `loaded()` waits for it). Reads are chained, so one tensor is in flight and held
+   * at a time, and each is uploaded as it arrives. Missing or mismatched tensors are recorded as
+   * problems (see finish) and `fill` is not called: the module keeps its zeros.
+   */
+  read(specs: readonly (readonly [string, readonly number[]])[], fill: (raws: RawWeight[]) => void): void {
+    const entries = specs.map(([name, shape]) => this.entry(name, shape));
+    if (entries.some((e) => e === undefined)) return;
+    const es = entries as ParamEntry[];
+    const got = es.map((e) => e.bytes());
+    const toRaw = (bytes: Uint8Array, i: number) => {
+      this.s.loadedBytes += bytes.byteLength;
+      return rawWeight(es[i].dtype, bytes);
+    };
+    if (got.every((b): b is Uint8Array => !(b instanceof Promise))) {
+      fill(got.map(toRaw));
+      this.s.onProgress?.(this.s.loadedBytes);
+      return;
+    }
+    this.s.pending = this.s.pending.then(async () => {
+      const raws: RawWeight[] = [];
+      for (let i = 0; i < got.length; i++) raws.push(toRaw(await got[i], i));
+      fill(raws);
+      this.s.onProgress?.(this.s.loadedBytes);
+    });
+  }
+
+  /**
+   * The format tensor `name` (relative) will be kept in on the GPU: its checkpoint dtype under this
+   * loader's storage policy (f32 when it is missing: the problem is reported when it is read).
+   */
+  formatOf(name: string): WeightFormat {
+    const e = this.s.source(this.prefix + name);
+    return storedFormat(e ? paramFormat(e.dtype) : 'f32', this.s.storage);
+  }
+
+  /** Reads one f32 tensor (norm weights, biases, tables: small, kept f32) and hands it to `fill`. */
+  readF32(name: string, shape: readonly number[], fill: (values: Float32Array) => void): void {
+    this.read([[name, shape]], ([r]) => fill(rawToF32(r)));
+  }
+
+  /** Waits for every read of an asynchronous source (nothing to wait for with a synchronous one). */
+  loaded(): Promise<void> {
+    return this.s.pending;
+  }
+
+  /** The tensor `name` as float32, from a synchronous source. Zeros (and a recorded problem) when missing or mismatched. */
+  take(name: string, shape: readonly number[]): Float32Array {
+    const e = this.entry(name, shape);
+    if (!e) return new Float32Array(shape.reduce((a, b) => a * b, 1));
     const bytes = e.bytes();
-    if (bytes instanceof Promise) throw new Error(`${this.s.what}: ${full} comes from an asynchronous source; load it with the asynchronous loader`);
+    if (bytes instanceof Promise) throw new Error(`${this.s.what}: ${this.prefix + name} comes from an asynchronous source; read it with ParamLoader.read`);
     return decodeParam(e.dtype, bytes);
   }
 
@@ -102,29 +188,53 @@ export class ParamLoader {
   }
 }
 
+/** What a model is built from: a config and named tensors (a checkpoint file, or fetched over HTTP). */
+export interface ModelSource {
+  /** Names the source in errors: a file path or a URL. */
+  what: string;
+  /** config.json contents ({} when there is none: the model infers it). */
+  config: Record<string, unknown>;
+  /** Names the config's problems in errors. */
+  configFile: string;
+  /** diffusers names of every tensor. */
+  names: string[];
+  source: ParamSource;
+}
+
+/** Options of every model's load: weight storage and load progress (LoaderOptions). */
+export type LoadOptions = LoaderOptions;
+
+type Build<M> = (p: ParamLoader, config: Record<string, unknown>, configFile: string, names: string[], source: ParamSource) => M;
+
+/**
+ * Builds a model from a source: every module allocates its GPU buffers, then each tensor is read and
+ * uploaded as it arrives; every key is checked (the half-built model is released on failure) and the
+ * uploads are awaited.
+ */
+export async function loadFromSource<M extends { release(): void }>(src: ModelSource, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}): Promise<M> {
+  const p = ParamLoader.from(src.source, src.names, src.what, opts);
+  const model = build(p, src.config, src.configFile, src.names, src.source);
+  try {
+    await p.loaded();
+    p.finish();
+    await sync();
+  } catch (e) {
+    model.release();
+    throw e;
+  }
+  return model;
+}
+
 /**
  * Loads a model from a checkpoint file or folder (Node only: the io module is imported on demand, so
- * the core stays browser-safe): opens it, builds the model from its config and tensors, checks every
- * key (releasing the half-built model on failure), waits for the uploads, and closes the file.
+ * the core stays browser-safe), then closes the file.
  */
-export async function loadFromCheckpoint<M extends { release(): void }>(
-  path: string,
-  build: (p: ParamLoader, config: Record<string, unknown>, configFile: string, names: string[], source: ParamSource) => M,
-  sync: () => Promise<void>,
-): Promise<M> {
+export async function loadFromCheckpoint<M extends { release(): void }>(path: string, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}): Promise<M> {
   const { openCheckpoint } = await import('../io/weights.js');
   const ckpt = openCheckpoint(path);
   try {
-    const p = ParamLoader.from(ckpt.source, ckpt.names, ckpt.weightsFile);
-    const model = build(p, ckpt.config, ckpt.configFile || ckpt.weightsFile, ckpt.names, ckpt.source);
-    try {
-      p.finish();
-      await sync();
-    } catch (e) {
-      model.release();
-      throw e;
-    }
-    return model;
+    const src = { what: ckpt.weightsFile, config: ckpt.config, configFile: ckpt.configFile || ckpt.weightsFile, names: ckpt.names, source: ckpt.source };
+    return await loadFromSource(src, build, sync, opts);
   } finally {
     ckpt.close();
   }

@@ -1,6 +1,6 @@
 // Full-size architectures built from the reference manifests (every real key name and shape, zero
 // values): every checkpoint key is consumed, and a wrong checkpoint gets one error listing every
-// problem. Runs without a GPU: uploads go to a stand-in that only records shapes.
+// problem. Runs without a GPU: uploads go to a stand-in that only records sizes.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,13 +20,19 @@ interface Manifest {
 }
 const manifest = (name: string): Manifest => JSON.parse(readFileSync(join(FIXTURES, 'manifests', name), 'utf8'));
 
-/** A Gpu stand-in for building modules without a device: records the parameter count uploaded. */
+/** A Gpu stand-in for building modules without a device: records the parameter values written. */
 function fakeGpu() {
   const state = { uploaded: 0 };
+  const sizes = new Map<object, number>();
   const gpu = {
-    upload: (data: Float32Array, shape: number[]) => {
-      state.uploaded += data.length;
-      return { shape, size: data.length, release() {} };
+    empty: (shape: number[], label: string, dtype: string) => {
+      const buffer = {};
+      const size = shape.reduce((a, b) => a * b, 1);
+      sizes.set(buffer, size);
+      return { shape, size, buffer, dtype: dtype ?? 'f32', label, release() {} };
+    },
+    writeBuffer: (buffer: object) => {
+      state.uploaded += sizes.get(buffer)!;
     },
   } as unknown as Gpu;
   return { gpu, state };
