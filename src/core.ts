@@ -28,7 +28,7 @@ export { blobSource, bytesSource, trackProgress, type ByteSource, type LoadProgr
 export { openHttpSource, rangeKey, type HttpSource, type HttpSourceOptions, type ResponseCache } from './io/http_source.js';
 export { SafetensorsSource } from './io/safetensors_source.js';
 export { SafetensorsError, encodeSafetensors, parseHeader, type TensorInfo, type LoadedTensor, type TensorToWrite } from './io/safetensors_format.js';
-export { openModelUrl, openModelFiles, openModelSource, loadAutoencoderKLFrom, loadConsistencyDecoderFrom, WEIGHTS_FILE, type ModelFiles, type LoadOptions } from './io/model_source.js';
+export { openModelUrl, openModelFiles, openModelSource, loadAutoencoderKLFrom, loadConsistencyDecoderFrom, modelSource, WEIGHTS_FILE, type ModelFiles, type SourceLoadOptions } from './io/model_source.js';
 // The reference checks (sdvae check) run in a page too.
 export { runKernelCase, type KernelCaseResult, type CaseFile } from './check/kernel_case.js';
 export { runModelCases, firstDivergence, type TensorCheck } from './check/model_case.js';

@@ -3,17 +3,18 @@
 // objects), or any ByteSource. The browser's counterpart of io/weights.ts (which reads Node folders
 // and also renames the original LDM single-file layout; here the diffusers layout is expected).
 //
-// Loading reads tensors in file order (so a server without Range support streams the file once),
-// reports bytes fetched of the total after each tensor, and builds the model through the same
-// ParamLoader checks as Node (every missing, unexpected and wrong-shape tensor listed at once).
+// Loading goes through the models' `fromSource` (src/models/params.ts loadFromSource): each tensor is
+// fetched when the model's loader reaches it and uploaded as it arrives, progress (bytes fetched of
+// the total) is reported after each, and every missing, unexpected or wrong-shape tensor is listed.
 // No Node imports: part of the browser build.
 
 import type { Gpu } from '../gpu/gpu.js';
-import { AutoencoderKL, inferAutoencoderKLConfig, parseAutoencoderKLConfig } from '../models/autoencoder_kl.js';
-import { ConsistencyDecoder, parseConsistencyConfig } from '../models/consistency_decoder.js';
-import { ParamLoader, type ParamEntry, type ParamSource } from '../models/params.js';
+import type { WeightStorage } from '../kernels/weight_format.js';
+import { AutoencoderKL } from '../models/autoencoder_kl.js';
+import { ConsistencyDecoder } from '../models/consistency_decoder.js';
+import type { LoadOptions, ModelSource } from '../models/params.js';
 import { blobSource, type ByteSource, type ProgressCallback } from './byte_source.js';
-import { openHttpSource, type HttpSourceOptions } from './http_source.js';
+import { openHttpSource, type HttpSource, type HttpSourceOptions } from './http_source.js';
 import { SafetensorsSource } from './safetensors_source.js';
 
 export interface ModelFiles {
@@ -68,54 +69,50 @@ function parseConfigText(text: string, where: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-export interface LoadOptions {
+export interface SourceLoadOptions {
+  /** How weights are kept on the GPU (default 'as-stored': F16 and BF16 stay 16-bit). */
+  storage?: WeightStorage;
+  /** Bytes fetched of the total, after each tensor. */
   onProgress?: ProgressCallback;
 }
 
-export async function loadAutoencoderKLFrom(gpu: Gpu, files: ModelFiles, opts: LoadOptions = {}): Promise<AutoencoderKL> {
-  return buildFrom(files, opts, (p, source) => {
-    const raw = Object.keys(files.config).length ? files.config : inferAutoencoderKLConfig(files.weights.names(), source);
-    return new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(raw, `${files.name} config`));
-  }, gpu);
+export async function loadAutoencoderKLFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<AutoencoderKL> {
+  return AutoencoderKL.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
 }
 
-export async function loadConsistencyDecoderFrom(gpu: Gpu, files: ModelFiles, opts: LoadOptions = {}): Promise<ConsistencyDecoder> {
-  return buildFrom(files, opts, (p) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(files.config, `${files.name} config`)), gpu);
+export async function loadConsistencyDecoderFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<ConsistencyDecoder> {
+  return ConsistencyDecoder.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
 }
 
 /**
- * Fetches every tensor (file order), then builds the model from them. The tensors are held until the
- * model's constructor has uploaded them: an asynchronous loader that uploads each tensor as it arrives
- * will replace this step once model construction can await `ParamEntry.bytes()`.
+ * The model's tensors as a ModelSource. Each entry's `bytes()` is one read of the byte source, made
+ * when the model's loader reaches that tensor, and the tensor is uploaded as it arrives. A server
+ * without Range support and no cache gives a stream that can only be read front to back; then the
+ * tensors are read in file order first and held until the model takes them (the file's size in
+ * memory, as one buffer per tensor).
  */
-async function buildFrom<M extends { release(): void }>(files: ModelFiles, opts: LoadOptions, build: (p: ParamLoader, source: ParamSource) => M, gpu: Gpu): Promise<M> {
+export async function modelSource(files: ModelFiles): Promise<ModelSource> {
   const w = files.weights;
-  const infos = [...w.tensors.values()].sort((a, b) => a.begin - b.begin);
+  let source = w.paramSource();
+  if ((w.source as Partial<HttpSource>).mode === 'stream') {
+    const held = new Map<string, Uint8Array>();
+    for (const info of [...w.tensors.values()].sort((a, b) => a.begin - b.begin)) held.set(info.name, await source(info.name)!.bytes());
+    const lazy = source;
+    source = (name) => {
+      const e = lazy(name);
+      const bytes = held.get(name);
+      return e && bytes ? { shape: e.shape, dtype: e.dtype, bytes: () => bytes } : undefined;
+    };
+  }
+  return { what: w.name, config: files.config, configFile: `${files.name} config.json`, names: w.names(), source };
+}
+
+function loaderOptions(files: ModelFiles, opts: SourceLoadOptions): LoadOptions {
+  const w = files.weights;
   const total = w.dataBytes;
-  const fetched = new Map<string, Uint8Array>();
-  const lazy = w.paramSource();
-  let loaded = 0;
-  for (const info of infos) {
-    const bytes = await lazy(info.name)!.bytes();
-    fetched.set(info.name, bytes);
-    loaded += info.end - info.begin;
-    opts.onProgress?.({ name: w.name, loaded, total, cached: w.source.fromCache ?? 0 });
-  }
-  const source: ParamSource = (name) => {
-    const e = lazy(name);
-    const bytes = fetched.get(name);
-    if (!e || !bytes) return undefined;
-    const entry: ParamEntry = { shape: e.shape, dtype: e.dtype, bytes: () => bytes };
-    return entry;
+  const onProgress = opts.onProgress;
+  return {
+    storage: opts.storage,
+    onProgress: onProgress && ((loaded: number) => onProgress({ name: w.name, loaded, total, cached: w.source.fromCache ?? 0 })),
   };
-  const p = ParamLoader.from(source, w.names(), w.name);
-  const model = build(p, source);
-  try {
-    p.finish();
-    await gpu.sync();
-  } catch (e) {
-    model.release();
-    throw e;
-  }
-  return model;
 }

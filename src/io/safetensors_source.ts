@@ -65,7 +65,9 @@ export class SafetensorsSource {
   /**
    * The tensors as a ParamSource whose entries' `bytes()` are Promises: each tensor is fetched when a
    * loader asks for it. F32, F16 and BF16 come as stored; other dtypes (F64, integers) are converted
-   * to F32, as ParamEntry requires.
+   * to F32, as ParamEntry requires. The read starts when the Promise is first awaited (not when
+   * `bytes()` is called), so a loader that asks for many entries and awaits them one by one keeps one
+   * tensor in flight and in memory at a time.
    */
   paramSource(): ParamSource {
     return (name) => {
@@ -75,7 +77,7 @@ export class SafetensorsSource {
       const entry: ParamEntry = {
         shape: info.shape,
         dtype: (stored ? info.dtype : 'F32') as ParamDType,
-        bytes: async () => (stored ? this.readBytes(name) : new Uint8Array((await this.readF32(name)).buffer)),
+        bytes: () => deferred(async () => (stored ? this.readBytes(name) : new Uint8Array((await this.readF32(name)).buffer))),
       };
       return entry;
     };
@@ -90,6 +92,28 @@ export class SafetensorsSource {
     if (!info) throw new SafetensorsError(this.name, `no tensor named ${JSON.stringify(name)} (the file has ${this.tensors.size} tensors)`);
     return info;
   }
+}
+
+/**
+ * A Promise whose work starts at its first `then` (an `await`), not at creation. It is a real Promise
+ * subclass, so `instanceof Promise` tells loaders the value is asynchronous.
+ */
+class Deferred<T> extends Promise<T> {
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+  private started: Promise<T> | undefined;
+  private work: (() => Promise<T>) | undefined;
+  override then<A = T, B = never>(onOk?: ((v: T) => A | PromiseLike<A>) | null, onErr?: ((e: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    this.started ??= this.work!();
+    return this.started.then(onOk, onErr);
+  }
+}
+
+export function deferred<T>(work: () => Promise<T>): Promise<T> {
+  const p = new Deferred<T>(() => {});
+  (p as unknown as { work: () => Promise<T> }).work = work;
+  return p;
 }
 
 /** A source read, with failures reported as SafetensorsError naming the source. */
