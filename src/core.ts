@@ -1,8 +1,9 @@
 // The browser-safe part of the API: nothing here imports Node modules (fs, the `webgpu` package), so a
 // bundler can take it into a page that brings its own GPUDevice (`Gpu.fromDevice`) or navigator.gpu
-// (`Gpu.create`). Loading checkpoints from files (`AutoencoderKL.load`, `ConsistencyDecoder.load`)
-// needs Node; in a browser build a model with a ParamLoader over your own tensors
-// (`new AutoencoderKL(gpu, ParamLoader.fromMap(...), config)`).
+// (`Gpu.create`, `Gpu.fromAdapter`); `npm run build:web` bundles this file as dist/web/sdvae.js.
+// `AutoencoderKL.load` and `ConsistencyDecoder.load` read checkpoint folders and need Node; in a page,
+// load models from URLs, local files or any byte source (`openModelUrl`, `openModelFiles`,
+// `loadAutoencoderKLFrom`, `loadConsistencyDecoderFrom`: docs/browser.md).
 
 export { Gpu, type GpuOptions, type GpuFeatures } from './gpu/gpu.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';

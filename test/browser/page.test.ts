@@ -154,7 +154,9 @@ describe('the page, end to end', () => {
 
     mkdirSync(join(ROOT, 'artifacts'), { recursive: true });
     await page.screenshot({ path: ARTIFACT, fullPage: true });
-    await page.screenshot({ path: ARTIFACT.replace('.png', '-top.png') }); // the first screen (docs/images/browser-page.png)
+    // The results and the inspector's first rows (docs/images/browser-page.png is one of these).
+    const top = await page.$eval('#latent', (e) => e.getBoundingClientRect().top + window.scrollY);
+    await page.screenshot({ path: ARTIFACT.replace('.png', '-results.png'), fullPage: true, clip: { x: 0, y: top - 10, width: 1280, height: 1100 } });
     const shot = readPng(ARTIFACT).image;
     expect(shot.width).toBeGreaterThan(800);
     const colours = new Set<number>();
