@@ -55,6 +55,24 @@ describe('models from byte sources', () => {
     expect(seen.at(-1)).toMatchObject({ loaded: files.weights.dataBytes, total: files.weights.dataBytes });
   });
 
+  it('from a server that ignores Range, with no cache (one stream, read in file order): every io case passes', async () => {
+    const { startStaticServer } = await import('../../src/cli/static_server.js');
+    const { openModelUrl } = await import('../../src/io/model_source.js');
+    const server = await startStaticServer({ mounts: [{ prefix: '/m/', dir: DIR }], ranges: false });
+    try {
+      const files = await openModelUrl(`${server.url}/m/`);
+      expect((files.weights.source as { mode?: string }).mode).toBe('stream');
+      const vae = await loadAutoencoderKLFrom(gpu(), files);
+      const io = readSafetensors(join(DIR, 'io.safetensors'));
+      const checks = await runModelCases(vaeRunner(vae), 'io', io.metadata, io.tensors);
+      vae.release();
+      expect(checks.filter((c) => !c.pass)).toEqual([]);
+      expect(checks.length).toBeGreaterThan(10);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('a deferred read starts when awaited, not when created', async () => {
     let started = 0;
     const p = deferred(async () => ++started);
