@@ -58,7 +58,8 @@ export function useBrowser(extra: Mount[] = [], serverOpts: Partial<StaticServer
         ...extra,
       ],
     });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS });
+    // Through chromium-nice.sh: the browser at a lower CPU priority than the test runner.
+    const browser = await chromium.launch({ executablePath: join(import.meta.dirname, 'chromium-nice.sh'), env: { ...process.env, CHROMIUM }, headless: true, args: LAUNCH_ARGS });
     const log: string[] = [];
     env = {
       browser,

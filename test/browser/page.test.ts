@@ -135,12 +135,16 @@ function expectEqualsCli(r: PageReport): void {
 }
 
 describe('the page, end to end', () => {
-  it('over Range requests: encode, store, decode with both decoders; numbers equal the CLI; a second visit downloads nothing; screenshot', async () => {
+  it('over Range requests (compatibility adapter): encode, store, decode with both decoders; numbers equal the CLI; a second visit downloads nothing; screenshot', async () => {
     requests.length = 0;
-    const page = await openPage(ranged);
+    const page = await openPage(ranged, '?adapter=compatibility');
     const r = await runPage(page);
+    expect(r.adapter.kind).toBe('compatibility');
     expectEqualsCli(r);
     expect(r.models.vae!.mode).toBe('range');
+    // The numbers shown are the ones computed.
+    const shown = await page.$$eval('#metrics tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
+    expect(shown.map((row) => row.slice(0, 4))).toEqual(r.decode.decoders.map((d) => [d.decoder, d.psnr.toFixed(2), d.ssim.toFixed(4), d.ssim_luma.toFixed(4)]));
     const weightRequests = requests.filter((q) => q.url.endsWith('.safetensors'));
     expect(weightRequests.length).toBeGreaterThan(10);
     expect(weightRequests.every((q) => q.range?.startsWith('bytes='))).toBe(true);
@@ -174,11 +178,12 @@ describe('the page, end to end', () => {
     await page.context().close();
   }, 600_000);
 
-  it('from a server that ignores Range (compatibility adapter): the same numbers', async () => {
+  it('from a server that ignores Range (SwiftShader, the default adapter): the same numbers', async () => {
     requests.length = 0;
-    const page = await openPage(plain, '?adapter=compatibility');
+    const page = await openPage(plain);
     const r = await runPage(page);
-    expect(r.adapter.kind).toBe('compatibility');
+    expect(r.adapter.kind).toBe('core');
+    expect(r.adapter.name).toMatch(/swiftshader/i);
     expect(r.models.vae!.mode).toBe('cached-file'); // streamed once into the cache, read back in slices
     expect(requests.filter((q) => q.url.endsWith('.safetensors')).length).toBe(2); // one 200 per weights file (VAE, consistency decoder)
     expectEqualsCli(r);
