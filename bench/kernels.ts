@@ -15,7 +15,7 @@ import { conv2d, Conv2dWeight, type ConvVariant } from '../src/kernels/conv2d.js
 import { matmul, viewOf, type MatmulVariant } from '../src/kernels/matmul.js';
 import { winogradGemm } from '../src/kernels/winograd.gemm.js';
 import { CORE_ROWS } from '../src/kernels/matmul.core.js';
-import { textureBinding } from '../src/kernels/winograd.js';
+import { textureBinding } from '../src/kernels/winograd.weights.js';
 import { packParams } from '../src/gpu/wgsl.js';
 
 export interface Result {

@@ -1,73 +1,106 @@
 // npm run bench:memory [-- --sizes 256,512,1024]
 //
 // The planned GPU memory of the full-size models (manifest shapes), from a dry run: every op is
-// planned exactly as in a real run (same shapes, bands, pooled buffers, releases) but nothing is
-// dispatched, so the pool's peak is what a real run holds, at any size, in seconds. f32 throughout
-// (the kernels store f32); the f16 column halves the activation bytes: an estimate of what f16
-// storage would need, since every activation would be half the size (weights likewise).
+// planned exactly as in a real run (same shapes, bands, pooled buffers, Winograd textures, releases)
+// but nothing is dispatched, so the pool's statistics are what a real run holds, at any size, in
+// seconds. Weights come as F32 or F16 checkpoints (zeros of the real shapes), kept as stored.
+// Columns: weights (as stored), cached Winograd U, the peak of live bytes (weights + U + activations +
+// scratch + transient U), and what the pool held at its peak (live + idle buffers not yet reused).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
+import { cachedUBytes, releaseTransientU } from '../src/kernels/winograd.weights.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { f32Entry, ParamLoader } from '../src/models/params.js';
+import { ParamLoader, type ParamDType } from '../src/models/params.js';
 
 const root = join(import.meta.dirname, '..', '..');
-const i = process.argv.indexOf('--sizes');
-const sizes = (i >= 0 ? process.argv[i + 1] : '256,512,1024').split(',').map(Number);
+const arg = (name: string) => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const sizes = (arg('--sizes') ?? '256,512,1024').split(',').map(Number);
 const MiB = 2 ** 20;
 
-function zeroLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+/** A checkpoint of zeros with the manifest's names and shapes, every tensor in `dtype`. */
+function zeroLoader(file: string, dtype: ParamDType): { p: ParamLoader; config: Record<string, unknown> } {
   const m = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
   const shapes = new Map<string, number[]>(m.keys.map((k: { key: string; shape: number[] }) => [k.key, k.shape]));
+  const bytes = dtype === 'F32' ? 4 : 2;
   const p = ParamLoader.from((n) => {
     const shape = shapes.get(n);
-    return shape && f32Entry(shape, () => new Float32Array(shape.reduce((a, b) => a * b, 1)));
+    return shape && { shape, dtype, bytes: () => new Uint8Array(shape.reduce((a, b) => a * b, 1) * bytes) };
   }, shapes.keys(), file);
   return { p, config: m.config };
 }
 
-const gpu = await Gpu.create({ dryRun: true });
-const rows: string[] = [];
-const plan = (what: string, weightsBytes: number, run: () => void) => {
-  gpu.pool.trim(); // each row starts from the weights alone
-  gpu.pool.resetPeak();
-  run();
-  const { peakInUseBytes: peak, peakAllocatedBytes: held } = gpu.pool.getStats();
-  const act = peak - weightsBytes;
-  rows.push(`| ${what} | ${(weightsBytes / MiB).toFixed(0)} | ${(act / MiB).toFixed(0)} | ${(peak / MiB).toFixed(0)} | ${(held / MiB).toFixed(0)} | ${((peak / 2) / MiB).toFixed(0)} |`);
-};
-try {
-  {
-    const { p, config } = zeroLoader('sd-vae-ft-mse.json');
-    const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
-    const weights = gpu.pool.getStats().inUseBytes;
-    for (const s of sizes) {
-      const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
-      plan(`SD VAE decode -> ${s}x${s}`, weights + z.byteLength, () => vae.decode(z).release());
-      z.release();
-      const x = gpu.empty([1, s, s, 3], 'image');
-      plan(`SD VAE encode ${s}x${s}`, weights + x.byteLength, () => vae.encode(x).release());
-      x.release();
-    }
-    vae.release();
-  }
-  {
-    const { p, config } = zeroLoader('consistency-decoder.json');
-    const cd = new ConsistencyDecoder(gpu, p, parseConsistencyConfig(config, 'manifest'));
-    const weights = gpu.pool.getStats().inUseBytes;
-    for (const s of sizes) {
-      const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
-      plan(`consistency decode (2 steps) -> ${s}x${s}`, weights + z.byteLength, () => cd.decode(z, { noise: [new Float32Array(3 * s * s), new Float32Array(3 * s * s)] }).release());
-      z.release();
-    }
-    cd.release();
-  }
-} finally {
-  gpu.destroy();
+export interface MemoryRow {
+  run: string;
+  weightsMiB: number;
+  cachedUMiB: number;
+  peakMiB: number;
+  heldMiB: number;
 }
-console.log(`adapter: ${gpu.adapterName} (dry run: planned, not executed); ${new Date().toISOString()}`);
-console.log('\n| run | weights MiB | peak live activations MiB | peak live total MiB (f32) | GPU memory the pool held MiB | peak live total if stored f16 (estimate) MiB |');
-console.log('|---|---:|---:|---:|---:|---:|');
-for (const r of rows) console.log(r);
+
+/** Plans every run of the table on a dry-run Gpu. */
+export async function planMemory(runSizes: number[]): Promise<{ adapter: string; rows: MemoryRow[] }> {
+  const gpu = await Gpu.create({ dryRun: true });
+  const rows: MemoryRow[] = [];
+  const plan = (run: string, weightsBytes: number, f: () => void) => {
+    gpu.pool.trim(); // each row starts from the weights alone
+    gpu.pool.resetPeak();
+    f();
+    const { peakInUseBytes: peak, peakAllocatedBytes: held } = gpu.pool.getStats();
+    rows.push({ run, weightsMiB: weightsBytes / MiB, cachedUMiB: cachedUBytes(gpu) / MiB, peakMiB: peak / MiB, heldMiB: held / MiB });
+  };
+  // Each row loads the model afresh: what it caches (Winograd U) depends on the sizes it has run.
+  const fresh = <M extends { release(): void }>(make: () => M, run: (m: M, weights: number) => void) => {
+    const m = make();
+    run(m, gpu.pool.getStats().inUseBytes);
+    m.release();
+    releaseTransientU(gpu);
+  };
+  try {
+    for (const dtype of ['F32', 'F16'] as const) {
+      const { config } = zeroLoader('sd-vae-ft-mse.json', dtype);
+      const make = () => new AutoencoderKL(gpu, zeroLoader('sd-vae-ft-mse.json', dtype).p, parseAutoencoderKLConfig(config, 'manifest'));
+      for (const s of runSizes) {
+        fresh(make, (vae, weights) => {
+          const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+          plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights`, weights, () => vae.decode(z).release());
+          z.release();
+        });
+        fresh(make, (vae, weights) => {
+          const x = gpu.empty([1, s, s, 3], 'image');
+          plan(`SD VAE encode ${s}x${s}, ${dtype} weights`, weights, () => vae.encode(x).release());
+          x.release();
+        });
+      }
+    }
+    for (const dtype of ['F32', 'F16'] as const) {
+      const { config } = zeroLoader('consistency-decoder.json', dtype);
+      const make = () => new ConsistencyDecoder(gpu, zeroLoader('consistency-decoder.json', dtype).p, parseConsistencyConfig(config, 'manifest'));
+      for (const s of runSizes) {
+        fresh(make, (cd, weights) => {
+          const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+          const noise = [new Float32Array(3 * s * s), new Float32Array(3 * s * s)];
+          plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights`, weights, () => cd.decode(z, { noise }).release());
+          z.release();
+        });
+      }
+    }
+  } finally {
+    gpu.destroy();
+  }
+  return { adapter: gpu.adapterName, rows };
+}
+
+if (process.argv[1]?.endsWith('memory.js')) {
+  const { adapter, rows } = await planMemory(sizes);
+  console.log(`adapter: ${adapter} (dry run: planned, not executed); ${new Date().toISOString()}`);
+  console.log('\n| run | weights MiB | cached Winograd U MiB | peak live MiB | pool held MiB |');
+  console.log('|---|---:|---:|---:|---:|');
+  const f = (v: number) => v.toFixed(0);
+  for (const r of rows) console.log(`| ${r.run} | ${f(r.weightsMiB)} | ${f(r.cachedUMiB)} | ${f(r.peakMiB)} | ${f(r.heldMiB)} |`);
+}

@@ -12,6 +12,7 @@ import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type Sto
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { tiledDecode } from './models/tiled_decode.js';
+import { AutoencoderTiny } from './models/autoencoder_tiny.js';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
 
@@ -32,6 +33,40 @@ export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consisten
 /** The last part of a path (node:path's basename, without importing Node: this file runs in pages too). */
 function baseName(path: string): string {
   return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
+}
+
+/**
+ * TAESD (AutoencoderTiny), the fast preview decoder. It reads the stored SD latent as it is (already
+ * × 0.18215), so its latent space is the SD VAE's: any latent the SD VAE or the consistency model
+ * encoded decodes with it.
+ */
+export interface LoadedTaesd {
+  kind: 'taesd';
+  model: AutoencoderTiny;
+  name: string;
+  latentSpace: string;
+}
+
+export async function loadTaesd(gpu: Gpu, path: string): Promise<LoadedTaesd> {
+  const model = await AutoencoderTiny.load(gpu, path);
+  return { kind: 'taesd', model, name: `AutoencoderTiny:${baseName(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
+}
+
+/** stored (scaled) latent -> image with TAESD: no unscaling, TAESD reads the SD latent × 0.18215. */
+export async function decodeLatentTaesd(gpu: Gpu, m: LoadedTaesd, latent: StoredLatent, path: string): Promise<RgbImage> {
+  checkCompatible(latent, path, m.latentSpace, m.name);
+  assertFinite(latent.data, path);
+  const [n, c, h, w] = latent.shape;
+  if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
+  // Stored with another scaling factor (only possible without a latent_space entry): rescale to TAESD's.
+  const s = latent.meta.scalingFactor === m.model.sdScalingFactor ? null : m.model.sdScalingFactor / latent.meta.scalingFactor;
+  const z = gpu.upload(nchwToNhwc(s === null ? latent.data : latent.data.map((v) => v * s), latent.shape), [n, h, w, c], 'latent');
+  const y = m.model.decode(z);
+  z.release();
+  const data = await y.read();
+  const [, H, W] = y.shape;
+  y.release();
+  return fromTensorData(data, W, H);
 }
 
 export interface PrepareOptions {

@@ -1,5 +1,5 @@
 // Loading a model folder for the CLI: the model class comes from config.json's _class_name
-// (AutoencoderKL or ConsistencyDecoderVAE); a single .safetensors file is an LDM-layout VAE.
+// (AutoencoderKL, ConsistencyDecoderVAE or AutoencoderTiny); a single .safetensors file is an LDM-layout VAE.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +9,8 @@ import { vaeRunner } from '../check/vae_runner.js';
 import { AutoencoderKL } from '../models/autoencoder_kl.js';
 import { consistencyRunner } from '../check/consistency_runner.js';
 import { ConsistencyDecoder } from '../models/consistency_decoder.js';
+import { taesdRunner } from '../check/taesd_runner.js';
+import { AutoencoderTiny } from '../models/autoencoder_tiny.js';
 
 export function modelClass(path: string): string {
   if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
@@ -26,5 +28,6 @@ export async function loadRunner(gpu: Gpu, path: string): Promise<CaseRunner> {
   const cls = modelClass(path);
   if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
   if (cls === 'ConsistencyDecoderVAE') return consistencyRunner(await ConsistencyDecoder.load(gpu, path));
-  throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE)`);
+  if (cls === 'AutoencoderTiny') return taesdRunner(await AutoencoderTiny.load(gpu, path));
+  throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE, AutoencoderTiny)`);
 }

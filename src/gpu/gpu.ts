@@ -63,6 +63,7 @@ export class Gpu {
   opLog: { label: string; flops: number }[] | null = null;
 
   private pipelines = new Map<string, GPUComputePipeline>();
+  private textureBytes = new Map<GPUTexture, number>();
   private encoder: GPUCommandEncoder | null = null;
   private scopes: PendingScope[] = [];
   private uniformChunks: GPUBuffer[] = [];
@@ -177,6 +178,31 @@ export class Gpu {
     if (words.byteLength !== t.byteLength) throw new Error(`upload ${label}: ${words.byteLength} bytes for ${dtype} [${shape}] (${t.byteLength} expected)`);
     this.writeBuffer(t.buffer, 0, words);
     return t;
+  }
+
+  /**
+   * A texture counted in the pool's statistics (so plans and `bench:memory` see it); `destroyTexture`
+   * frees it. In a dry run it is created 1x1 and only its size is counted.
+   */
+  texture(desc: GPUTextureDescriptor & { size: [number, number, number] }, bytesPerTexel: number): GPUTexture {
+    const [w, h, layers] = desc.size;
+    const bytes = w * h * layers * bytesPerTexel;
+    const t = this.withScope(`allocate texture ${desc.label ?? ''} [${desc.size}]`, () =>
+      this.device.createTexture(this.dryRun ? { ...desc, size: [1, 1, layers] } : desc),
+    );
+    this.pool.trackTexture(bytes);
+    this.textureBytes.set(t, bytes);
+    return t;
+  }
+
+  /** Frees a texture made by `texture`, after submitting the recorded work that may still read it. */
+  destroyTexture(t: GPUTexture): void {
+    const bytes = this.textureBytes.get(t);
+    if (bytes === undefined) throw new Error(`destroyTexture: ${t.label} was not made by Gpu.texture`);
+    this.flush();
+    t.destroy();
+    this.pool.untrackTexture(bytes);
+    this.textureBytes.delete(t);
   }
 
   /** queue.writeBuffer, copying SharedArrayBuffer-backed data first (Dawn crashes on those). */

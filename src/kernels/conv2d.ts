@@ -22,6 +22,7 @@ import { tiledConvKernel } from './conv2d.tiled.js';
 import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
+import { releaseU } from './winograd.weights.js';
 import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
 
 export type { ConvKernel };
@@ -79,8 +80,10 @@ export const convPolicy: { winograd: boolean; winogradTile: WinogradTile } = { w
  * per word: weight_format.ts) and bias [Cout] in f32 (zeros when the module has none).
  */
 export class Conv2dWeight {
-  /** Winograd-transformed weight U (a texture, see winograd.ts), made on first use (3x3 weights only). */
-  winograd: { u: GPUTexture; gpu: Gpu } | null = null;
+  /** Winograd-transformed weight U when it is cached with the weight (winograd.weights.ts). */
+  winograd: { u: GPUTexture; gpu: Gpu; tile: WinogradTile; bytes: number } | null = null;
+  /** Set once only the Winograd form is kept: the direct weight w was released. */
+  directReleased = false;
 
   constructor(
     readonly w: Tensor,
@@ -114,6 +117,7 @@ export class Conv2dWeight {
     const got = weight.format === 'f32' ? weight.values.length : weight.bits.length;
     if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
+    if (gpu.dryRun) return; // a plan uploads nothing
     const gemm = permuteRaw(convertRaw(weight, this.format, `${label}.weight`), n, (i) => {
       // i = ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
       const co = i % cout;
@@ -138,16 +142,19 @@ export class Conv2dWeight {
     return k;
   }
 
+  /** Releases the direct weight once a cached Winograd U is all that reads it. */
+  releaseDirect(): void {
+    this.w.release();
+    this.directReleased = true;
+  }
+
   release(): void {
+    if (this.winograd) {
+      this.directReleased = false;
+      releaseU(this);
+    }
     this.w.release();
     this.bias.release();
-    if (this.winograd) {
-      // Recorded work may still read U: submit it first (destroy waits for submitted work, not for
-      // work still in the encoder).
-      this.winograd.gpu.flush();
-      this.winograd.u.destroy();
-      this.winograd = null;
-    }
   }
 }
 
@@ -166,8 +173,9 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad);
   if (variant === 'winograd' || variant === 'winograd4') {
     if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: ${variant} needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
-    return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2);
+    return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2, opts.variant === undefined);
   }
+  if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
   const y = gpu.empty([n, hout, wout, k.cout], label);
   const kernel = variants[variant];
   if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);

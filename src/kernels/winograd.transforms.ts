@@ -40,11 +40,11 @@ fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(
  * U = G g Gᵀ for every (ci, co): w [9 * Cin, Cout] (GEMM layout) -> U, an rgba32float texture array
  * [16 positions][Kp rows, Np / 4 texels], zero padded. One invocation per ci and 4 output channels.
  */
-const weightTransformWgsl = (format: WeightFormat) => /* wgsl */ `
+const weightTransformWgsl = (format: WeightFormat, uFormat: string) => /* wgsl */ `
 struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 ${weightWgsl(1, 'w', format)}
-@group(0) @binding(2) var U: texture_storage_2d_array<rgba32float, write>;
+@group(0) @binding(2) var U: texture_storage_2d_array<${uFormat}, write>;
 ${LINEAR_WORKGROUP}
 // G applied to a 3-vector: (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
 fn gv(v0: f32, v1: f32, v2: f32) -> vec4f { return vec4f(v0, (v0 + v1 + v2) * 0.5, (v0 - v1 + v2) * 0.5, v2); }
@@ -184,7 +184,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 }
 `;
 
-export const winogradWeightPipeline = (gpu: Gpu, format: WeightFormat) => gpu.pipeline(`winograd.weights.${format}`, () => weightTransformWgsl(format));
+export const winogradWeightPipeline = (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
+  gpu.pipeline(`winograd.weights.${format}.${uFormat}`, () => weightTransformWgsl(format, uFormat));
 /** The input transform's pipeline: vec4 loads of the activation when Cin % 4 == 0. */
 export const winogradInputPipeline = (gpu: Gpu, cin: number) =>
   cin % 4 === 0 ? gpu.pipeline('winograd.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd.input', inputWgsl(false));

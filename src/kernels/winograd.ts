@@ -14,41 +14,38 @@
 // Cin / Cout rounded up to 32; the transforms write zeros into the padding so the GEMM's loop has no
 // bounds tests. V and M are P / tile^2 times the band's output (4x for F(2,3), 2.25x for F(4,3)):
 // bands are cut so they stay within SCRATCH_BYTES; they are pooled buffers, released when the op is
-// recorded. U = G g Gᵀ [P, Kp, Np] is computed once per weight, on first use, and kept with it (a
-// texture; one tile size at a time).
+// recorded. U = G g Gᵀ [P, Kp, Np] is a texture, cached with the weight or made at each use
+// (winograd.weights.ts).
 
 import type { BoundRange, Gpu } from '../gpu/gpu.js';
 import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import type { WeightFormat } from './weight_format.js';
 import { winogradGemm } from './winograd.gemm.js';
 import { CORE_ROWS } from './matmul.core.js';
-import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline, winogradWeightPipeline } from './winograd.transforms.js';
-import { winograd4InputPipeline, winograd4OutputPipeline, winograd4WeightPipeline } from './winograd4.transforms.js';
+import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
+import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
+import { positions, textureBinding, winogradU, type WinogradTile } from './winograd.weights.js';
 
-/**
- * Output tile size: 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 =
- * F(4x4, 3x3) (6x6 input tiles, 36 positions, winograd4.transforms.ts). Same GEMM core, same banding.
- */
-export type WinogradTile = 2 | 4;
-/** Positions (GEMMs) per tile: (tile + 2)^2. */
-export const positions = (tile: WinogradTile) => (tile + 2) ** 2;
-const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number, format: WeightFormat = 'f32') =>
+export { positions, type WinogradTile } from './winograd.weights.js';
+
+// Tile 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 = F(4x4, 3x3) (6x6
+// input tiles, 36 positions, winograd4.transforms.ts). Same GEMM core, same banding.
+const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number) =>
   tile === 2
-    ? { weight: winogradWeightPipeline(gpu, format), input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
-    : { weight: winograd4WeightPipeline(gpu, format), input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
+    ? { input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
+    : { input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 
 /**
  * Most bytes of each of V and M per band. They are the op's own scratch, not activations: they are
  * bounded by this (and the adapter's binding limit), not by the planning limit that bands activations,
- * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 64 MiB keeps
- * the op's extra memory bounded; bands of thousands of tiles gain nothing from being larger.
+ * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 32 MiB keeps
+ * the op's extra memory bounded (64 was the first choice; 32 keeps the 512x512 SD VAE decode within 1 GiB); bands of thousands of tiles gain nothing from being larger.
  */
-const SCRATCH_BYTES = 64 * 2 ** 20;
+const SCRATCH_BYTES = 32 * 2 ** 20;
 
 /** Binds the first `elems` elements of a scratch tensor (within SCRATCH_BYTES by the band plan). */
 function scratch(t: Tensor, elems: number): GPUBufferBinding {
@@ -61,55 +58,14 @@ export function winogradApplies(k: Conv2dWeight, stride: number, pad: readonly n
   return k.kh === 3 && k.kw === 3 && stride === 1 && pad.every((v) => v === 1);
 }
 
-/**
- * U = G g Gᵀ of a 3x3 weight: an rgba32float texture array, P layers (positions) of Kp rows x Np / 4
- * texels, computed on the GPU at first use and kept with the weight (Conv2dWeight.release frees it).
- */
-export function winogradWeight(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile = 2): GPUTexture {
-  const P = positions(tile);
-  if (k.winograd) {
-    if (k.winograd.u.depthOrArrayLayers === P) return k.winograd.u;
-    // The other tile size's U (only when a variant is forced, e.g. tests comparing the two): replace it.
-    k.winograd.gpu.flush();
-    k.winograd.u.destroy();
-    k.winograd = null;
-  }
-  const [kp, np] = [up(k.cin, 32), up(k.cout, 32)];
-  if (gpu.dryRun) {
-    const u = gpu.device.createTexture({ size: [1, 1, P], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING }); // never read
-    k.winograd = { u, gpu };
-    return u;
-  }
-  const max = gpu.device.limits.maxTextureDimension2D;
-  if (kp > max || np / 4 > max) throw new Error(`winograd: a ${k.cin} -> ${k.cout} weight needs a ${np / 4} x ${kp} texture, above maxTextureDimension2D ${max}`);
-  const u = gpu.device.createTexture({
-    label: `${k.w.label}.winograd`,
-    size: [np / 4, kp, P],
-    format: 'rgba32float',
-    usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING,
-  });
-  gpu.op(`winograd weight transform [${k.cout}, ${k.cin}, 3, 3]`, (pass) => {
-    const params = packParams([k.cin, k.cout, kp, np]);
-    gpu.dispatch(pass, pipelines(gpu, tile, k.cin, k.cout, k.format).weight, params, [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np) / 4 / TRANSFORM_WG));
-  });
-  k.winograd = { u, gpu };
-  return u;
-}
-
-/**
- * A texture view in Gpu.dispatch's list of bindings: WebGPU takes any binding resource there, the
- * list is only typed for buffers (see gpu.ts).
- */
-export const textureBinding = (t: GPUTexture) => t.createView({ dimension: '2d-array' }) as unknown as GPUBufferBinding;
-
 /** x [N, H, W, Cin] -> y [N, H, W, Cout]: the 3x3 pad-1 stride-1 convolution. */
-export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d', tile: WinogradTile = 2): Tensor {
+export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d', tile: WinogradTile = 2, auto = false): Tensor {
   const [n, h, w, cin] = x.shape;
   const { cout } = k;
   const P = positions(tile);
   const [kp, np] = [up(cin, 32), up(cout, 32)];
   const [tilesH, tilesW] = [Math.ceil(h / tile), Math.ceil(w / tile)];
-  const u = winogradWeight(gpu, k, tile);
+  const u = winogradU(gpu, k, tile, h * w, auto);
   const y = gpu.empty([n, h, w, cout], label);
 
   // Tile row r (flattened n * tilesH + th) reads input rows tile·th - 1 .. tile·th + tile and writes
@@ -142,7 +98,8 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   // Bands: whole tile rows whose activations fit the planning limit (as for every op), each then cut
   // so that its scratch V and M stays within SCRATCH_BYTES (and the adapter's binding limit).
   const scratchRowBytes = (rows: number) => P * up(rows * tilesW, CORE_ROWS) * Math.max(kp, np) * 4;
-  const scratchLimit = Math.min(SCRATCH_BYTES, gpu.device.limits.maxStorageBufferBindingSize);
+  // At least one whole tile row (wide images with many channels need more than SCRATCH_BYTES for it).
+  const scratchLimit = Math.min(Math.max(SCRATCH_BYTES, scratchRowBytes(1)), gpu.device.limits.maxStorageBufferBindingSize);
   let maxRows = 1;
   while (maxRows < n * tilesH && scratchRowBytes(maxRows + 1) <= scratchLimit) maxRows++;
   if (scratchRowBytes(1) > scratchLimit) throw new Error(`${label} (winograd): one tile row needs ${scratchRowBytes(1)} bytes of scratch, above ${scratchLimit}`);

@@ -93,11 +93,11 @@ fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(
  * U = G g Gᵀ for every (ci, co): w [9 * Cin, Cout] -> U, an rgba32float texture array [36 positions]
  * [Kp rows, Np / 4 texels], zero padded. One invocation per ci and 4 output channels.
  */
-const weightTransformWgsl = (format: WeightFormat) => /* wgsl */ `
+const weightTransformWgsl = (format: WeightFormat, uFormat: string) => /* wgsl */ `
 struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 ${weightWgsl(1, 'w', format)}
-@group(0) @binding(2) var U: texture_storage_2d_array<rgba32float, write>;
+@group(0) @binding(2) var U: texture_storage_2d_array<${uFormat}, write>;
 ${LINEAR_WORKGROUP}
 // G applied to a 3-vector.
 ${matFn('gv', G4_NUM, 'f32', G4_DEN)}
@@ -207,7 +207,8 @@ ${grid(4, 4, (r, c) => `  if (${r}u < rows && ${c}u < cols) { st(o + ${r === 0 ?
 }
 `;
 
-export const winograd4WeightPipeline = (gpu: Gpu, format: WeightFormat) => gpu.pipeline(`winograd4.weights.${format}`, () => weightTransformWgsl(format));
+export const winograd4WeightPipeline = (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
+  gpu.pipeline(`winograd4.weights.${format}.${uFormat}`, () => weightTransformWgsl(format, uFormat));
 export const winograd4InputPipeline = (gpu: Gpu, cin: number) =>
   cin % 4 === 0 ? gpu.pipeline('winograd4.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd4.input', inputWgsl(false));
 export const winograd4OutputPipeline = (gpu: Gpu, cout: number) =>

@@ -1,0 +1,145 @@
+// Winograd's transformed weight U = G g Gᵀ, and where it lives.
+//
+// U is (tile + 2)^2 / 9 times the weight: 4x for F(4x4, 3x3), 1.78x for F(2x2, 3x3), in f32 texels.
+// Keeping a U beside every 3x3 weight is what made the consistency decoder need ~9 GiB more than its
+// weights. So each weight's U is either
+//
+//   cached     made once, kept with the weight (Conv2dWeight.winograd); the direct weight is then
+//              released when the variant was chosen automatically, since nothing else reads it
+//              ("never hold both copies unless both are used");
+//   transient  made again at every use, into one shared texture per Gpu and tile size that grows to
+//              the largest weight: no memory per layer, at the cost of the transform on every call.
+//
+// Which one is a memory-for-speed trade per layer. The transform costs about as much as ~80/HW of the
+// convolution it serves on lavapipe (measured: 20% at 32x32, 4.6% at 64x64, 1.2% at 128x128 for 512
+// and 256 channels; docs/benchmarks.md), so `winogradPolicy.cache = 'auto'` caches U only for layers
+// of at most `cacheMaxPixels` output pixels per image (default 32x32: where the transform would cost
+// ~20%), and only while the cached U of this Gpu stay within `cacheBytes` (512 MiB); every other
+// layer transforms on the fly. So large images, whose low-resolution layers are few and cheap next to
+// the rest, cache nothing: the SD VAE decode of a 512x512 image holds no U at all. 'all' caches every U (the fastest),
+// 'none' none (the smallest). Every U, cached or transient, is a Gpu.texture: the pool's statistics,
+// dry-run plans and `bench:memory` count it.
+//
+// U is stored rgba32float, or rgba16float (`u16`): half the bytes, at the cost of rounding U to 11
+// significant bits (measured against the reference in docs/benchmarks.md). The GEMM reads either with
+// textureLoad as f32.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { packParams } from '../gpu/wgsl.js';
+import type { Conv2dWeight } from './conv2d.js';
+import { TRANSFORM_WG, winogradWeightPipeline } from './winograd.transforms.js';
+import { winograd4WeightPipeline } from './winograd4.transforms.js';
+
+/** Output tile size: 2 = F(2x2, 3x3), 4 = F(4x4, 3x3). */
+export type WinogradTile = 2 | 4;
+/** Positions (GEMMs) per tile: (tile + 2)^2. */
+export const positions = (tile: WinogradTile) => (tile + 2) ** 2;
+
+export type UFormat = 'rgba32float' | 'rgba16float';
+
+export const winogradPolicy: {
+  cache: 'auto' | 'all' | 'none';
+  /** 'auto': cache U of layers with at most this many output pixels per image. */
+  cacheMaxPixels: number;
+  /** 'auto': at most this many bytes of cached U per Gpu. */
+  cacheBytes: number;
+  /** Store U as rgba16float. */
+  u16: boolean;
+} = { cache: 'auto', cacheMaxPixels: 32 * 32, cacheBytes: 512 * 2 ** 20, u16: false };
+
+const up = (v: number, m: number) => Math.ceil(v / m) * m;
+const texelBytes = (f: UFormat) => (f === 'rgba32float' ? 16 : 8);
+
+/** U's texture size: [Np / 4 texels, Kp rows, P layers]. */
+function uSize(k: Conv2dWeight, tile: WinogradTile): [number, number, number] {
+  return [up(k.cout, 32) / 4, up(k.cin, 32), positions(tile)];
+}
+
+interface GpuState {
+  cachedBytes: number;
+  /** Shared transient U by tile and format, with their size (a dry run creates textures 1x1). */
+  transient: Map<string, { t: GPUTexture; size: [number, number, number] }>;
+}
+const states = new WeakMap<Gpu, GpuState>();
+const state = (gpu: Gpu): GpuState => {
+  let s = states.get(gpu);
+  if (!s) states.set(gpu, (s = { cachedBytes: 0, transient: new Map() }));
+  return s;
+};
+
+/** Bytes of U cached with weights on this Gpu. */
+export const cachedUBytes = (gpu: Gpu) => state(gpu).cachedBytes;
+
+/**
+ * The U a convolution of `k` uses now, with `pixels` output pixels per image. `auto`: the variant was
+ * chosen by policy, not forced (only then may the direct weight be released).
+ */
+export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels: number, auto: boolean): GPUTexture {
+  if (k.winograd?.tile === tile) return k.winograd.u;
+  if (k.winograd) releaseU(k); // the other tile size's U (a test forcing variants): replace it
+  const format: UFormat = winogradPolicy.u16 ? 'rgba16float' : 'rgba32float';
+  const size = uSize(k, tile);
+  const max = gpu.device.limits.maxTextureDimension2D;
+  if (size[0] > max || size[1] > max) throw new Error(`winograd: a ${k.cin} -> ${k.cout} weight needs a ${size[0]} x ${size[1]} texture, above maxTextureDimension2D ${max}`);
+  const bytes = size[0] * size[1] * size[2] * texelBytes(format);
+  const s = state(gpu);
+  const p = winogradPolicy;
+  const cache = p.cache === 'all' || (p.cache === 'auto' && pixels <= p.cacheMaxPixels && s.cachedBytes + bytes <= p.cacheBytes);
+  if (!cache) {
+    const u = transientTexture(gpu, tile, format, size);
+    transform(gpu, k, tile, u);
+    return u;
+  }
+  const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING }, texelBytes(format));
+  transform(gpu, k, tile, u);
+  k.winograd = { u, gpu, tile, bytes };
+  s.cachedBytes += bytes;
+  if (auto) k.releaseDirect(); // recorded after the transform that reads it, so it is safe to reuse
+  return u;
+}
+
+/** Frees a weight's cached U. */
+export function releaseU(k: Conv2dWeight): void {
+  if (!k.winograd) return;
+  const { gpu, u, bytes } = k.winograd;
+  if (k.directReleased) throw new Error(`${k.w.label}: only its Winograd form is kept; it cannot be recomputed for another tile size`);
+  gpu.destroyTexture(u);
+  state(gpu).cachedBytes -= bytes;
+  k.winograd = null;
+}
+
+/** Frees the shared transient U textures (Gpu teardown, tests). */
+export function releaseTransientU(gpu: Gpu): void {
+  const s = state(gpu);
+  for (const { t } of s.transient.values()) gpu.destroyTexture(t);
+  s.transient.clear();
+}
+
+/** The shared texture for transient U of this tile size and format, grown to at least `size`. */
+function transientTexture(gpu: Gpu, tile: WinogradTile, format: UFormat, size: [number, number, number]): GPUTexture {
+  const s = state(gpu);
+  const key = `${tile}.${format}`;
+  const old = s.transient.get(key);
+  if (old && old.size[0] >= size[0] && old.size[1] >= size[1]) return old.t;
+  const grown: [number, number, number] = [Math.max(size[0], old?.size[0] ?? 0), Math.max(size[1], old?.size[1] ?? 0), size[2]];
+  if (old) gpu.destroyTexture(old.t); // after submitting the work recorded so far, which may read it
+  const t = gpu.texture({ label: `winograd F(${tile}x${tile},3x3) transient U`, size: grown, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING }, texelBytes(format));
+  s.transient.set(key, { t, size: grown });
+  return t;
+}
+
+/** Records U = G g Gᵀ of k into u (one invocation per input channel and 4 output channels). */
+function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture): void {
+  const [np4, kp] = uSize(k, tile);
+  const format = u.format as UFormat;
+  const pipeline = tile === 2 ? winogradWeightPipeline(gpu, k.format, format) : winograd4WeightPipeline(gpu, k.format, format);
+  gpu.op(`winograd weight transform [${k.cout}, ${k.cin}, 3, 3] F(${tile}x${tile},3x3)`, (pass) => {
+    gpu.dispatch(pass, pipeline, packParams([k.cin, k.cout, kp, np4 * 4]), [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np4) / TRANSFORM_WG));
+  });
+}
+
+/**
+ * A texture view in Gpu.dispatch's list of bindings: WebGPU takes any binding resource there, the
+ * list is only typed for buffers (see gpu.ts).
+ */
+export const textureBinding = (t: GPUTexture) => t.createView({ dimension: '2d-array' }) as unknown as GPUBufferBinding;
