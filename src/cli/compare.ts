@@ -16,11 +16,15 @@ import { decodeLatent, decodeLatentTaesd, encodeImage, latentMeta, loadModel, lo
 import { resolveTaesdPath } from '../io/taesd_path.js';
 import type { RgbImage } from '../io/image.js';
 import { parseByteCount } from './check.js';
-import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
+import { progressLine } from './weights.js';
+import { DEFAULT_MODELS, ensureDefaultModel } from '../io/default_models.js';
+import { MANIFEST, type Manifest } from '../io/weights_manifest.js';
+import type { FetchProgress } from '../io/fetch.js';
+import { clampOption, parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 import { formatQuality, listInputs, qualitySummary } from '../collection.js';
 
-export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] --vae DIR --consistency DIR -o OUTDIR [options]
-sdvae compare DIR_OR_GLOB... --vae DIR --consistency DIR [--taesd DIR] -o OUTDIR
+export const COMPARE_HELP = `sdvae compare IMAGE.png [MORE.png ...] [--vae PATH --consistency PATH] -o OUTDIR [options]
+sdvae compare DIR_OR_GLOB... [--vae PATH --consistency PATH] [--taesd DIR] -o OUTDIR
 sdvae compare ORIGINAL.png --decoded A.png,B.png [--labels "SD VAE,Consistency"] -o OUTDIR
 
 For each image: encode with the SD VAE, store the latent (OUTDIR/NAME.latent.safetensors), decode it
@@ -31,15 +35,20 @@ precision costs); OUTDIR/report.json holds the same. A folder (or a glob such as
 compares each of its PNGs; one that cannot be read (or prepared) is reported and skipped, and
 OUTDIR/summary.json has the PSNR/SSIM mean and worst image per decoder.
 
+Without --vae and --consistency it uses the seed's pair, SD 1.5's VAE and OpenAI's consistency decoder,
+from the Hugging Face cache, downloading them there on first use (with progress). PATH: a folder, a
+.safetensors/.ckpt/.pt/.bin file, OpenAI's decoder.pt, or a hub id (ORG/NAME[/SUBFOLDER]) found in the cache.
+
   --center-crop, --resize WxH|N   prepare the image (as in sdvae encode)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
-  --steps N, --seed N, --clamp    consistency decoder options (as in sdvae decode)
+  --steps N, --seed N, --clamp, --no-clamp
+                                  consistency decoder options (as in sdvae decode)
   --taesd DIR                     add TAESD (AutoencoderTiny, or the hub id madebyollin/taesd) as a
                                   third decoder: Original | SD VAE | Consistency | TAESD
   --json                          print the report as JSON instead of the table
   --force                         overwrite files in OUTDIR`;
 
-export async function runCompare(argv: string[]): Promise<number> {
+export async function runCompare(argv: string[], deps: { manifest?: Manifest } = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -55,7 +64,8 @@ export async function runCompare(argv: string[]): Promise<number> {
       precision: { type: 'string' },
       steps: { type: 'string' },
       seed: { type: 'string' },
-      clamp: { type: 'boolean', default: false },
+      clamp: { type: 'boolean' },
+      'no-clamp': { type: 'boolean' },
       'max-binding-bytes': { type: 'string' },
       json: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
@@ -79,20 +89,27 @@ export async function runCompare(argv: string[]): Promise<number> {
     if (positionals.length !== 1) throw new UsageError('compare: --decoded takes one original image');
     reports = [compareDecoded(positionals[0], values.decoded.split(','), values.labels?.split(','), outFile)];
   } else {
-    if (!values.vae || !values.consistency) throw new UsageError('compare: needs --vae DIR and --consistency DIR (or --decoded)');
+    if (!values.vae !== !values.consistency) throw new UsageError('compare: give both --vae and --consistency, or neither (the default pair: SD 1.5 VAE + consistency decoder)');
+    if (!values.vae) {
+      const manifest = deps.manifest ?? MANIFEST;
+      const base = process.env.HF_ENDPOINT;
+      const onProgress = downloadProgress();
+      values.vae = await ensureDefaultModel(manifest, DEFAULT_MODELS.vae, { base, onProgress, log: progress });
+      values.consistency = await ensureDefaultModel(manifest, DEFAULT_MODELS.consistency, { base, onProgress, log: progress });
+    }
     const opts = {
       resize: parseSize('resize', values.resize),
       centerCrop: values['center-crop'],
       precision: parsePrecision(values.precision),
       steps: parseIntArg('steps', values.steps, 1, 64),
       seed: parseIntArg('seed', values.seed, 0, 2 ** 53),
-      clamp: values.clamp,
+      clamp: clampOption(values.clamp, values['no-clamp']),
     };
     const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
     try {
       progress(`loading the SD VAE from ${values.vae} and the consistency decoder from ${values.consistency}`);
       const vae = await loadModel(gpu, values.vae, 'vae');
-      const cons = await loadModel(gpu, values.consistency, 'consistency');
+      const cons = await loadModel(gpu, values.consistency!, 'consistency');
       if (vae.latentSpace !== cons.latentSpace)
         throw new Error(`${values.vae} (latent space ${vae.latentSpace}) and ${values.consistency} (${cons.latentSpace}) do not share a latent space`);
       const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
@@ -158,7 +175,7 @@ interface ModelOptions {
   precision: LatentPrecision;
   steps?: number;
   seed?: number;
-  clamp: boolean;
+  clamp: boolean | undefined;
 }
 
 async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons: LoadedModel, o: ModelOptions, outFile: (n: string) => string, taesd?: LoadedTaesd): Promise<ImageReport> {
@@ -206,4 +223,19 @@ async function compareWithModels(gpu: Gpu, path: string, vae: LoadedModel, cons:
   };
   // The zoom shows where the SD VAE and the consistency decoder differ most, with or without TAESD.
   return { ...finish(image, name, decoded, outFile, 1), storage };
+}
+
+/** Download progress on stderr: the same line as `sdvae weights fetch` (rewritten in place on a terminal). */
+function downloadProgress(): (file: string, p: FetchProgress) => void {
+  let line: ReturnType<typeof progressLine> | undefined;
+  let current = '';
+  return (file, p) => {
+    if (file !== current) {
+      line?.end();
+      line = progressLine(`  ${file}`, process.stderr);
+      current = file;
+    }
+    line!.update(p);
+    if (p.total !== undefined && p.done === p.total) line!.end();
+  };
 }

@@ -9,7 +9,7 @@ import { writePng } from '../io/png.js';
 import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd } from '../pipeline.js';
 import { resolveTaesdPath } from '../io/taesd_path.js';
 import { parseByteCount } from './check.js';
-import { parseIntArg, progress, UsageError } from './common.js';
+import { clampOption, parseIntArg, progress, UsageError } from './common.js';
 import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, decodeFolder } from './collection.js';
 
@@ -24,7 +24,9 @@ sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DI
   --steps N              consistency decoder steps (default 2: timesteps [1008, 512], as diffusers)
   --seed N               noise seed (torch-compatible: the same seed gives diffusers' image)
   --torch-seed N         the same as --seed
-  --clamp                clamp x0 to [-1, 1] after every step (OpenAI's original sampler)
+  --clamp                clamp x0 to [-1, 1] after every step (OpenAI's original sampler; the
+                         default for OpenAI's decoder.pt)
+  --no-clamp             diffusers' loop (no clamp; the default for diffusers checkpoints)
   --tiled                SD VAE only: decode in overlapping 64x64-latent tiles blended like diffusers'
                          tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
                          for memory: the plain decode is exact at any size that fits
@@ -46,7 +48,8 @@ export async function runDecode(argv: string[]): Promise<number> {
       steps: { type: 'string' },
       seed: { type: 'string' },
       'torch-seed': { type: 'string' },
-      clamp: { type: 'boolean', default: false },
+      clamp: { type: 'boolean' },
+      'no-clamp': { type: 'boolean' },
       tiled: { type: 'boolean', default: false },
       'max-binding-bytes': { type: 'string' },
       force: { type: 'boolean', default: false },
@@ -67,7 +70,7 @@ export async function runDecode(argv: string[]): Promise<number> {
   if (values.seed !== undefined && values['torch-seed'] !== undefined) throw new UsageError('decode: give --seed or --torch-seed, not both');
   const steps = parseIntArg('steps', values.steps, 1, 64);
   const seed = parseIntArg('seed', values.seed ?? values['torch-seed'], 0, 2 ** 53);
-  if (!values.consistency && (steps !== undefined || seed !== undefined || values.clamp)) throw new UsageError('decode: --steps, --seed and --clamp apply to --consistency only');
+  if (!values.consistency && (steps !== undefined || seed !== undefined || values.clamp || values['no-clamp'])) throw new UsageError('decode: --steps, --seed and --clamp apply to --consistency only');
   if (values.tiled && !values.vae) throw new UsageError('decode: --tiled applies to --vae only');
   if (folder) {
     if (values.preview || values.tiled || slow + (values.taesd ? 1 : 0) !== 1) throw new UsageError('decode: a folder is decoded with one of --vae, --consistency or --taesd (no --preview, no --tiled)');
@@ -108,7 +111,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     const image = await decodeLatent(gpu, m, latent, positionals[0], {
       steps,
       seed,
-      clamp: values.clamp,
+      clamp: clampOption(values.clamp, values['no-clamp']),
       onStep: (i, t, n) => progress(`step ${i + 1}/${n} (t=${t})`),
       tiled: values.tiled,
     });

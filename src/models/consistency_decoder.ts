@@ -40,7 +40,7 @@ export interface ConsistencyDecodeOptions {
   seed?: number;
   /** Explicit noise, one NCHW [N, 3, H, W] array per step, in the order the sampler draws them. */
   noise?: Float32Array[];
-  /** Clamp x0 to [-1, 1] after every step (OpenAI's original); default false (diffusers). */
+  /** Clamp x0 to [-1, 1] after every step (OpenAI's original); default false (diffusers), true for OpenAI's decoder.pt (config.default_clamp). */
   clamp?: boolean;
   /** Called as each step is recorded. */
   onStep?: (step: number, timestep: number, steps: number) => void;
@@ -53,6 +53,10 @@ export interface ConsistencyDecoderConfig {
   scaling_factor: number;
   encoder: AutoencoderKLConfig;
   unet: UNet2DConfig;
+  /** False for OpenAI's decoder.pt, which holds only the UNet (encode with the SD VAE instead). */
+  has_encoder?: boolean;
+  /** The sampler's clamp when decode() is not told: true (OpenAI's sampler) for decoder.pt. */
+  default_clamp?: boolean;
 }
 
 /** OpenAI's round_timesteps(arange(1024), 1024, 64, truncate_start=False) at fraction s. */
@@ -70,16 +74,17 @@ export function timestepsForSteps(n: number): number[] {
 }
 
 export class ConsistencyDecoder {
-  readonly encoder: Encoder;
-  readonly quant_conv: Conv2d;
+  readonly encoder: Encoder | undefined;
+  readonly quant_conv: Conv2d | undefined;
   readonly decoder_unet: UNet2DModel;
   readonly schedule: ConsistencySchedule = consistencySchedule();
 
   constructor(readonly gpu: Gpu, p: ParamLoader, readonly config: ConsistencyDecoderConfig) {
     const ctx = { gpu };
     const L = config.latent_channels;
-    this.encoder = new Encoder(ctx, p.sub('encoder'), config.encoder);
-    this.quant_conv = new Conv2d(gpu, p.sub('quant_conv'), 2 * L, 2 * L, 1);
+    const withEncoder = config.has_encoder !== false;
+    this.encoder = withEncoder ? new Encoder(ctx, p.sub('encoder'), config.encoder) : undefined;
+    this.quant_conv = withEncoder ? new Conv2d(gpu, p.sub('quant_conv'), 2 * L, 2 * L, 1) : undefined;
     this.decoder_unet = new UNet2DModel(ctx, p.sub('decoder_unet'), config.unet);
   }
 
@@ -103,6 +108,7 @@ export class ConsistencyDecoder {
   }
 
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
+    if (!this.encoder || !this.quant_conv) throw new Error("encode: this consistency decoder has no encoder (OpenAI's decoder.pt holds only the decoder UNet); encode with the SD VAE (--vae), as diffusers pairs them");
     return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale);
   }
 
@@ -143,7 +149,7 @@ export class ConsistencyDecoder {
       let x0 = axpby(gpu, s.cOut[t], out, s.cSkip[t], x, 'x0');
       out.release();
       x.release();
-      if (opts.clamp) {
+      if (opts.clamp ?? this.config.default_clamp ?? false) {
         const clamped = clampTensor(gpu, x0, -1, 1, 'x0.clamp');
         x0.release();
         x0 = clamped;
@@ -191,8 +197,8 @@ export class ConsistencyDecoder {
   }
 
   release(): void {
-    this.encoder.release();
-    this.quant_conv.release();
+    this.encoder?.release();
+    this.quant_conv?.release();
     this.decoder_unet.release();
   }
 }
@@ -214,7 +220,10 @@ export function parseConsistencyConfig(raw: Record<string, unknown>, file: strin
   check('encoder_act_fn', 'silu');
   const latent = get<number>('latent_channels', 4);
   const encoderChannels = get<number[]>('encoder_block_out_channels');
+  const fromOpenAI = raw._source === 'openai-decoder.pt'; // synthesized by src/io/openai_decoder.ts
   return {
+    has_encoder: !fromOpenAI,
+    default_clamp: fromOpenAI,
     latent_channels: latent,
     scaling_factor: get<number>('scaling_factor', 0.18215),
     encoder: {
