@@ -5,7 +5,7 @@
 // load models from URLs, local files or any byte source (`openModelUrl`, `openModelFiles`,
 // `loadAutoencoderKLFrom`, `loadConsistencyDecoderFrom`: docs/browser.md).
 
-export { Gpu, type GpuOptions, type GpuFeatures } from './gpu/gpu.js';
+export { Gpu, MemoryBudgetError, GpuOutOfMemoryError, type GpuOptions, type GpuFeatures } from './gpu/gpu.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { Tensor, nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
 export type { OpTiming } from './gpu/profile.js';
@@ -19,6 +19,7 @@ export { TorchGenerator } from './models/torch_rng.js';
 export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
+export { winogradPolicy } from './kernels/winograd.weights.js';
 
 export { toTensorData, fromTensorData, centerCrop, resize, type RgbImage } from './io/image.js';
 export { psnr } from './metrics/psnr.js';
