@@ -1,5 +1,6 @@
 // The main job, as functions the CLI and the examples share: load a model, turn a PNG into a stored
-// latent, and a stored latent into a PNG, with either decoder. Node only (files).
+// latent, and a stored latent into a PNG, with either decoder. No Node imports (`loadModel` reaches the
+// file loaders through the models' dynamic imports), so the page uses the same encode and decode.
 //
 //   PNG -> RgbImage -> (crop, resize) -> [1,H,W,3] in [-1,1] -> encode -> mean (or sample) × scaling_factor
 //   latent file -> ÷ scaling_factor -> decode (SD VAE decoder, or consistency decoder) -> [-1,1] -> PNG
@@ -8,13 +9,11 @@ import type { LoadOptions } from './models/params.js';
 import type { Gpu } from './gpu/gpu.js';
 import { nchwToNhwc, nhwcToNchw, type Tensor } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
-import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
+import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { AutoencoderTiny } from './models/autoencoder_tiny.js';
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
 
@@ -29,7 +28,12 @@ export interface LoadedModel {
 export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: LoadOptions = {}): Promise<LoadedModel> {
   const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts) : await ConsistencyDecoder.load(gpu, path, opts);
   const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
-  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${basename(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${baseName(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+}
+
+/** The last part of a path (node:path's basename, without importing Node: this file runs in pages too). */
+function baseName(path: string): string {
+  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
 }
 
 /**
@@ -44,17 +48,9 @@ export interface LoadedTaesd {
   latentSpace: string;
 }
 
-/** The hub id `madebyollin/taesd` stands for the folder `sdvae weights fetch taesd` fills. */
-export function resolveTaesdPath(arg: string, weightsDir = 'weights'): string {
-  if (arg !== 'madebyollin/taesd' || existsSync(arg)) return arg;
-  const dir = join(weightsDir, 'taesd');
-  if (!existsSync(dir)) throw new Error(`--taesd ${arg}: ${dir} does not exist; download it with 'sdvae weights fetch taesd' (or give the folder)`);
-  return dir;
-}
-
 export async function loadTaesd(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<LoadedTaesd> {
   const model = await AutoencoderTiny.load(gpu, path, opts);
-  return { kind: 'taesd', model, name: `AutoencoderTiny:${basename(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
+  return { kind: 'taesd', model, name: `AutoencoderTiny:${baseName(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
 }
 
 /** stored (scaled) latent -> image with TAESD: no unscaling, TAESD reads the SD latent × 0.18215. */

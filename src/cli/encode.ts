@@ -11,7 +11,8 @@ import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './
 import { basename } from 'node:path';
 import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, encodeFolder } from './collection.js';
-import { loadTaesd, resolveTaesdPath } from '../pipeline.js';
+import { loadTaesd } from '../pipeline.js';
+import { resolveTaesdPath } from '../io/taesd_path.js';
 
 export const ENCODE_HELP = `sdvae encode IMAGE.png (--vae DIR | --consistency DIR) -o OUT.latent.safetensors [options]
 sdvae encode DIR_OR_GLOB... (--vae DIR | --consistency DIR) -o LATENTS_DIR [--batch N] [--report [--taesd DIR]]

@@ -48,9 +48,10 @@ export function registerConvVariant(name: ConvVariant, k: ConvKernel): void {
   variants[name] = k;
 }
 
-/** The direct-convolution variant for this adapter. */
+/** The direct-convolution variant for this adapter: the subgroup kernels assume exactly 8 lanes. */
 export function defaultConvVariant(gpu: Gpu): ConvVariant {
-  return gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
+  const { subgroups, subgroupMinSize, subgroupMaxSize } = gpu.features;
+  return subgroups && subgroupMinSize === 8 && subgroupMaxSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
 }
 
 /**
