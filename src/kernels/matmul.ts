@@ -69,6 +69,8 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   const transB = opts.transB ?? false;
   const [m, k] = [a.rows, a.cols];
   const [kb, n] = transB ? [b.cols, b.rows] : [b.rows, b.cols];
+  for (const [v, what] of [[a, 'A'], [b, 'B'], ...(opts.out ? [[opts.out, 'out'] as const] : [])] as const)
+    if (v.tensor.dtype !== 'f32') throw new Error(`matmul ${label} ${what}: ${v.tensor} is ${v.tensor.dtype}; matmul reads and writes f32 (cast first: kernels/activation.ts)`);
   checkView(a, `${label} A`);
   checkView(b, `${label} B`);
   if (kb !== k) throw new Error(`${label}: A is ${m}x${k} but B${transB ? '^T' : ''} is ${kb}x${n}`);
