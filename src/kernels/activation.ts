@@ -47,9 +47,9 @@ export function storageType(dtype: ActivationDType, n: 1 | 2 | 4 = 1): string {
 /** The pipeline-key suffix for a list of activation dtypes ('' when all f32: the keys of before). */
 export const dtypeKey = (...dtypes: DType[]) => (dtypes.every((d) => d === 'f32') ? '' : `.${dtypes.join('.')}`);
 
-/** Throws unless the adapter can run the f16 path. */
+/** Throws unless the adapter can run the f16 path (a dry run plans it on any adapter: it compiles nothing). */
 export function requireShaderF16(gpu: Gpu, what: string): void {
-  if (!gpu.features.f16)
+  if (!gpu.features.f16 && !gpu.dryRun)
     throw new Error(`${what}: f16 activations need the adapter feature 'shader-f16', which ${gpu.adapterName} does not offer; use activations: 'f32'`);
 }
 
