@@ -8,15 +8,13 @@
 // peak GPU memory the buffer pool held.
 
 import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { f32Entry, ParamLoader } from '../src/models/params.js';
+import { randomLoader } from './random_weights.js';
 
-const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -25,34 +23,6 @@ const only = arg('only');
 const runs = Number(arg('runs') ?? 3);
 const vaeSize = Number(arg('vae-size') ?? 256);
 const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
-
-interface Manifest {
-  config: Record<string, unknown>;
-  keys: { key: string; shape: number[] }[];
-}
-
-/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
-function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
-  const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
-  let s = 12345;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  const shapes = new Map(m.keys.map((k) => [k.key, k.shape]));
-  const p = ParamLoader.from(
-    (name) => {
-      const shape = shapes.get(name);
-      if (!shape) return undefined;
-      return f32Entry(shape, () => {
-        const n = shape.reduce((a, b) => a * b, 1);
-        const fanIn = shape.length > 1 ? n / shape[0] : 1;
-        const isNormWeight = /norm.*weight$/.test(name);
-        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
-      });
-    },
-    shapes.keys(),
-    file,
-  );
-  return { p, config: m.config };
-}
 
 interface Measured {
   what: string;
