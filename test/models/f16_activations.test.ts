@@ -18,12 +18,20 @@ import { requestAdapter } from '../../src/gpu/node.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
 import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder } from '../../src/models/consistency_decoder.js';
+import { convPolicy } from '../../src/kernels/conv2d.js';
 import { expectBandedEqualsUnbanded, FIXTURES, useGpu } from '../helpers.js';
 import { TOL } from '../tolerances.js';
 
 const gpu = useGpu();
 const VAE = join(FIXTURES, 'models/tiny-vae');
 const CD = join(FIXTURES, 'models/tiny-consistency');
+
+function peakOf(dry: Gpu, vae: AutoencoderKL, act: 'f32' | 'f16'): void {
+  vae.setActivations(act, { force: true });
+  const z = dry.empty([1, 16, 16, 4], 'latent');
+  vae.decode(z).release();
+  z.release();
+}
 
 async function expectWithinF16Study(runner: CaseRunner, dir: string): Promise<void> {
   const io = readSafetensors(join(dir, 'io.safetensors'));
@@ -117,6 +125,59 @@ describe('f16 activations: API', () => {
       model.release();
     } finally {
       g.destroy();
+    }
+  });
+
+  it('a dry run counts f16 activations at 2 bytes: the planned decode peak drops accordingly', async () => {
+    const dry = await Gpu.create({ dryRun: true });
+    // Direct convolutions: Winograd's V and M scratch is f32 on both paths and, at this tiny size,
+    // larger than the activations, which would hide what this test is about.
+    convPolicy.winograd = false;
+    try {
+      const before = dry.pool.getStats().inUseBytes;
+      const t = dry.empty([4096], 'x', 'f16', true);
+      expect(dry.pool.getStats().inUseBytes - before).toBe(8192); // exact buffers: 2 bytes per half
+      const u = dry.empty([4096], 'x', 'f32', true);
+      expect(dry.pool.getStats().inUseBytes - before).toBe(8192 + 16384);
+      [t, u].forEach((x) => x.release());
+      const vae = await AutoencoderKL.load(dry, VAE);
+      peakOf(dry, vae, 'f32'); // a first decode, so that anything cached on first use is in `weights`
+      const weights = dry.pool.getStats().inUseBytes;
+      const peak = (act: 'f32' | 'f16') => {
+        vae.setActivations(act, { force: true });
+        const z = dry.empty([1, 16, 16, 4], 'latent');
+        dry.pool.trim();
+        dry.pool.resetPeak();
+        vae.decode(z).release();
+        z.release();
+        return dry.pool.getStats().peakInUseBytes - weights;
+      };
+      const [p32, p16] = [peak('f32'), peak('f16')];
+      expect(peak('f32')).toBe(p32); // a steady state: nothing else is being cached
+      // The tiny VAE's peak is in the mid-block attention, whose f32 scores (256 tokens squared) do not
+      // shrink; the consistency UNet has no attention: its activations halve, the f32 sampler does not.
+      expect(p16).toBeLessThan(p32);
+      const cd = await ConsistencyDecoder.load(dry, CD);
+      const cdPeak = (act: 'f32' | 'f16') => {
+        cd.setActivations(act);
+        const z = dry.empty([1, 4, 4, 4], 'latent');
+        const noise = [new Float32Array(3 * 32 * 32), new Float32Array(3 * 32 * 32)];
+        cd.decode(z, { noise }).release();
+        dry.pool.trim();
+        dry.pool.resetPeak();
+        const base = dry.pool.getStats().inUseBytes;
+        cd.decode(z, { noise }).release();
+        z.release();
+        return dry.pool.getStats().peakInUseBytes - base;
+      };
+      const [c32, c16] = [cdPeak('f32'), cdPeak('f16')];
+      expect(c16).toBeLessThan(0.75 * c32);
+      expect(c16).toBeGreaterThan(0.4 * c32);
+      cd.release();
+      vae.release();
+    } finally {
+      convPolicy.winograd = true;
+      dry.destroy();
     }
   });
 });
