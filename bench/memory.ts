@@ -50,57 +50,64 @@ export async function planMemory(runSizes: number[]): Promise<{ adapter: string;
   const gpu = await Gpu.create({ dryRun: true });
   const rows: MemoryRow[] = [];
   const plan = (run: string, weightsBytes: number, f: () => void) => {
-    gpu.pool.trim(); // each row starts from the weights (and what earlier rows cached) alone
+    gpu.pool.trim(); // each row starts from the weights alone
     gpu.pool.resetPeak();
     f();
     const { peakInUseBytes: peak, peakAllocatedBytes: held } = gpu.pool.getStats();
     rows.push({ run, weightsMiB: weightsBytes / MiB, cachedUMiB: cachedUBytes(gpu) / MiB, peakMiB: peak / MiB, heldMiB: held / MiB });
   };
+  // Each row loads the model afresh: what it caches (Winograd U) depends on the sizes it has run.
+  const fresh = <M extends { release(): void }>(make: () => M, run: (m: M, weights: number) => void) => {
+    const m = make();
+    run(m, gpu.pool.getStats().inUseBytes);
+    m.release();
+    releaseTransientU(gpu);
+  };
   try {
     for (const dtype of ['F32', 'F16'] as const) {
-      const { p, config } = zeroLoader('sd-vae-ft-mse.json', dtype);
-      const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
-      const weights = gpu.pool.getStats().inUseBytes;
+      const { config } = zeroLoader('sd-vae-ft-mse.json', dtype);
+      const make = () => new AutoencoderKL(gpu, zeroLoader('sd-vae-ft-mse.json', dtype).p, parseAutoencoderKLConfig(config, 'manifest'));
       for (const s of runSizes) {
-        const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
-        plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights`, weights, () => vae.decode(z).release());
-        z.release();
-        const x = gpu.empty([1, s, s, 3], 'image');
-        plan(`SD VAE encode ${s}x${s}, ${dtype} weights`, weights, () => vae.encode(x).release());
-        x.release();
-      }
-      if (dtype === 'F16') {
-        vae.setActivations('f16', { force: true });
-        for (const s of runSizes) {
+        fresh(make, (vae, weights) => {
           const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
-          plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => vae.decode(z).release());
+          plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights`, weights, () => vae.decode(z).release());
           z.release();
-        }
+        });
+        fresh(make, (vae, weights) => {
+          const x = gpu.empty([1, s, s, 3], 'image');
+          plan(`SD VAE encode ${s}x${s}, ${dtype} weights`, weights, () => vae.encode(x).release());
+          x.release();
+        });
       }
-      vae.release();
-      releaseTransientU(gpu);
+      if (dtype === 'F16')
+        for (const s of runSizes)
+          fresh(make, (vae, weights) => {
+            vae.setActivations('f16', { force: true });
+            const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+            plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => vae.decode(z).release());
+            z.release();
+          });
     }
     for (const dtype of ['F32', 'F16'] as const) {
-      const { p, config } = zeroLoader('consistency-decoder.json', dtype);
-      const cd = new ConsistencyDecoder(gpu, p, parseConsistencyConfig(config, 'manifest'));
-      const weights = gpu.pool.getStats().inUseBytes;
+      const { config } = zeroLoader('consistency-decoder.json', dtype);
+      const make = () => new ConsistencyDecoder(gpu, zeroLoader('consistency-decoder.json', dtype).p, parseConsistencyConfig(config, 'manifest'));
       for (const s of runSizes) {
-        const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
-        const noise = [new Float32Array(3 * s * s), new Float32Array(3 * s * s)];
-        plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights`, weights, () => cd.decode(z, { noise }).release());
-        z.release();
-      }
-      if (dtype === 'F16') {
-        cd.setActivations('f16');
-        for (const s of runSizes) {
+        fresh(make, (cd, weights) => {
           const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
           const noise = [new Float32Array(3 * s * s), new Float32Array(3 * s * s)];
-          plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => cd.decode(z, { noise }).release());
+          plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights`, weights, () => cd.decode(z, { noise }).release());
           z.release();
-        }
+        });
       }
-      cd.release();
-      releaseTransientU(gpu);
+      if (dtype === 'F16')
+        for (const s of runSizes)
+          fresh(make, (cd, weights) => {
+            cd.setActivations('f16');
+            const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+            const noise = [new Float32Array(3 * s * s), new Float32Array(3 * s * s)];
+            plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => cd.decode(z, { noise }).release());
+            z.release();
+          });
     }
   } finally {
     gpu.destroy();

@@ -11,7 +11,9 @@ import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type Sto
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { tiledDecode } from './models/tiled_decode.js';
-import { basename } from 'node:path';
+import { AutoencoderTiny } from './models/autoencoder_tiny.js';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
 
@@ -27,6 +29,48 @@ export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consisten
   const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path) : await ConsistencyDecoder.load(gpu, path);
   const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
   return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${basename(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+}
+
+/**
+ * TAESD (AutoencoderTiny), the fast preview decoder. It reads the stored SD latent as it is (already
+ * × 0.18215), so its latent space is the SD VAE's: any latent the SD VAE or the consistency model
+ * encoded decodes with it.
+ */
+export interface LoadedTaesd {
+  kind: 'taesd';
+  model: AutoencoderTiny;
+  name: string;
+  latentSpace: string;
+}
+
+/** The hub id `madebyollin/taesd` stands for the folder `sdvae weights fetch taesd` fills. */
+export function resolveTaesdPath(arg: string, weightsDir = 'weights'): string {
+  if (arg !== 'madebyollin/taesd' || existsSync(arg)) return arg;
+  const dir = join(weightsDir, 'taesd');
+  if (!existsSync(dir)) throw new Error(`--taesd ${arg}: ${dir} does not exist; download it with 'sdvae weights fetch taesd' (or give the folder)`);
+  return dir;
+}
+
+export async function loadTaesd(gpu: Gpu, path: string): Promise<LoadedTaesd> {
+  const model = await AutoencoderTiny.load(gpu, path);
+  return { kind: 'taesd', model, name: `AutoencoderTiny:${basename(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
+}
+
+/** stored (scaled) latent -> image with TAESD: no unscaling, TAESD reads the SD latent × 0.18215. */
+export async function decodeLatentTaesd(gpu: Gpu, m: LoadedTaesd, latent: StoredLatent, path: string): Promise<RgbImage> {
+  checkCompatible(latent, path, m.latentSpace, m.name);
+  assertFinite(latent.data, path);
+  const [n, c, h, w] = latent.shape;
+  if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
+  // Stored with another scaling factor (only possible without a latent_space entry): rescale to TAESD's.
+  const s = latent.meta.scalingFactor === m.model.sdScalingFactor ? null : m.model.sdScalingFactor / latent.meta.scalingFactor;
+  const z = gpu.upload(nchwToNhwc(s === null ? latent.data : latent.data.map((v) => v * s), latent.shape), [n, h, w, c], 'latent');
+  const y = m.model.decode(z);
+  z.release();
+  const data = await y.read();
+  const [, H, W] = y.shape;
+  y.release();
+  return fromTensorData(data, W, H);
 }
 
 export interface PrepareOptions {

@@ -76,3 +76,24 @@ export async function expectBandedEqualsUnbanded(gpu: Gpu, runner: CaseRunner, i
     gpu.maxBindingBytes = gpu.device.limits.maxStorageBufferBindingSize;
   }
 }
+
+/**
+ * A Gpu stand-in for building modules without a device (full-size manifests): tensors are shapes
+ * only; `uploaded` counts the elements written to them.
+ */
+export function fakeGpu(): { gpu: Gpu; state: { uploaded: number } } {
+  const state = { uploaded: 0 };
+  const sizes = new Map<object, number>();
+  const gpu = {
+    empty: (shape: number[], label: string, dtype?: string) => {
+      const buffer = {};
+      const size = shape.reduce((a, b) => a * b, 1);
+      sizes.set(buffer, size);
+      return { shape, size, buffer, dtype: dtype ?? 'f32', label, release() {} };
+    },
+    writeBuffer: (buffer: object) => {
+      state.uploaded += sizes.get(buffer)!;
+    },
+  } as unknown as Gpu;
+  return { gpu, state };
+}

@@ -39,4 +39,9 @@ export const TOL = {
   f16Model: 16,
   /** nearest upsample, concat: pure copies. */
   exact: 0,
+  /**
+   * tanh(x/3)*3 (TAESD's latent clamp) vs float64 Math.tanh: outputs in (-3, 3), so a few float32 ulps
+   * of 3 (2.4e-7 each) from exp and the (1 - e) / (1 + e) form: 2e-6. ReLU and x*s+t are exact.
+   */
+  tanhClamp: 2e-6,
 };

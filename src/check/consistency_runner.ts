@@ -1,22 +1,25 @@
 // io cases for the consistency decoder: `consistency_decode` (latent, timesteps, per-step noise ->
-// image, with every intermediate of the sampler) and `encode` (its own VAE encoder).
+// image, with every intermediate of the sampler) and `encode` (its own VAE encoder, or `encoder` for a
+// model without one: OpenAI's decoder.pt, paired with an SD VAE as diffusers does).
 
 import type { Tensor } from '../gpu/tensor.js';
 import type { ConsistencyDecoder } from '../models/consistency_decoder.js';
 import type { RunContext } from '../models/context.js';
+import type { LatentDistribution } from '../models/autoencoder_kl.js';
 import { readCaseTensor, readTaps, uploadCaseTensor, type CaseRunner } from './model_case.js';
 
-export function consistencyRunner(model: ConsistencyDecoder): CaseRunner {
+export function consistencyRunner(model: ConsistencyDecoder, encoder?: { encode(x: Tensor): LatentDistribution }): CaseRunner {
   const gpu = model.gpu;
+  const encodeWith = encoder ?? (model.encoder ? model : undefined);
   return {
-    runs: ['encode', 'consistency_decode'],
+    runs: encodeWith ? ['encode', 'consistency_decode'] : ['consistency_decode'],
     async run(c, inputs, tapPaths) {
       const outputs = new Map<string, Float32Array>();
       if (c.run === 'encode') {
         const image = inputs.get('image');
         if (!image) throw new Error(`case ${c.name}: no "image" input`);
         const x = uploadCaseTensor(gpu, image, 'image');
-        const dist = model.encode(x);
+        const dist = encodeWith!.encode(x);
         x.release();
         outputs.set('latent_mean', await readCaseTensor(dist.mean));
         outputs.set('latent_logvar', await readCaseTensor(dist.logvar));

@@ -9,13 +9,15 @@ import { firstDivergence, runModelCases, type TensorCheck } from '../check/model
 import { loadRunner } from './models.js';
 
 export const CHECK_HELP = `sdvae check CASE.safetensors... [--max-binding-bytes N] [--json]
-sdvae check --model DIR IO.safetensors... [--max-binding-bytes N] [--json]
+sdvae check --model PATH IO.safetensors... [--encoder PATH] [--max-binding-bytes N] [--json]
 
 Kernel case files: reads each file's op and params from its metadata, runs our kernels on its inputs,
 and compares with its 'expected' tensor at the file's 'atol'.
-Model io files (--model): loads the checkpoint in DIR, runs every case listed in the file's 'cases'
-metadata, and compares every expected tensor and tapped module output at its atol; when a case fails,
-the first diverging module is named.
+Model io files (--model): loads the checkpoint (a diffusers folder, or a .safetensors/.ckpt/.pt/.bin
+file, OpenAI's decoder.pt included), runs every case listed in the file's 'cases' metadata, and
+compares every expected tensor and tapped module output at its atol; when a case fails, the first
+diverging module is named. --encoder PATH: the model whose encoder runs the encode cases of a
+consistency decoder that has none (decoder.pt).
 Exits 1 if anything fails or a case names an unknown op.`;
 
 export function parseByteCount(name: string, v: string | undefined): number | undefined {
@@ -32,6 +34,7 @@ export async function runCheck(argv: string[]): Promise<number> {
     options: {
       'max-binding-bytes': { type: 'string' },
       model: { type: 'string' },
+      encoder: { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -45,7 +48,7 @@ export async function runCheck(argv: string[]): Promise<number> {
   const gpu = await Gpu.create({ maxBindingBytes });
   if (values.model) {
     try {
-      return await checkModel(gpu, values.model, positionals, values.json!);
+      return await checkModel(gpu, values.model, positionals, values.json!, values.encoder);
     } finally {
       gpu.destroy();
     }
@@ -78,8 +81,8 @@ function formatResult(r: KernelCaseResult): string {
   return `${status}  ${r.name.padEnd(52)} ${r.op.padEnd(28)} max_abs_err ${r.maxAbsErr.toExponential(2)}  atol ${r.atol.toExponential(1)}`;
 }
 
-async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean): Promise<number> {
-  const runner = await loadRunner(gpu, dir);
+async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean, encoder?: string): Promise<number> {
+  const runner = await loadRunner(gpu, dir, encoder);
   const all: (TensorCheck & { file: string })[] = [];
   for (const file of files) {
     const { metadata, tensors } = readSafetensors(file);

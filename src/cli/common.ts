@@ -28,3 +28,9 @@ export function progress(msg: string): void {
 }
 
 export class UsageError extends Error {}
+
+/** --clamp / --no-clamp: true, false, or undefined (the model's default: OpenAI's sampler for decoder.pt). */
+export function clampOption(clamp: boolean | undefined, noClamp: boolean | undefined): boolean | undefined {
+  if (clamp && noClamp) throw new UsageError('give --clamp or --no-clamp, not both');
+  return clamp ? true : noClamp ? false : undefined;
+}

@@ -1,4 +1,5 @@
-// sdvae encode: PNG -> stored latent (see src/io/latents.ts for the format).
+// sdvae encode: PNG -> stored latent (see src/io/latents.ts for the format); folders and globs ->
+// a folder of latents (cli/collection.ts).
 
 import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
@@ -8,8 +9,12 @@ import { encodeImage, latentMeta, loadModel, prepareImage } from '../pipeline.js
 import { parseByteCount } from './check.js';
 import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 import { basename } from 'node:path';
+import { isCollection } from '../collection.js';
+import { COLLECTION_HELP, encodeFolder } from './collection.js';
+import { loadTaesd, resolveTaesdPath } from '../pipeline.js';
 
 export const ENCODE_HELP = `sdvae encode IMAGE.png (--vae DIR | --consistency DIR) -o OUT.latent.safetensors [options]
+sdvae encode DIR_OR_GLOB... (--vae DIR | --consistency DIR) -o LATENTS_DIR [--batch N] [--report [--taesd DIR]]
 
   --precision fp32|fp16|u8   how the latent is stored (default fp16; u8 = 8 bits per value with a
                              per-channel scale: 48x smaller than the RGB image)
@@ -17,7 +22,9 @@ export const ENCODE_HELP = `sdvae encode IMAGE.png (--vae DIR | --consistency DI
   --resize WxH | N           resize (Pillow-exact bicubic) after cropping
   --sample --seed N          store a sample of the latent distribution (default: its mean)
   --max-binding-bytes N      plan GPU work with this storage-binding limit
-  --force                    overwrite OUT if it exists`;
+  --force                    overwrite OUT if it exists
+
+${COLLECTION_HELP}`;
 
 export async function runEncode(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -34,17 +41,39 @@ export async function runEncode(argv: string[]): Promise<number> {
       seed: { type: 'string' },
       'max-binding-bytes': { type: 'string' },
       force: { type: 'boolean', default: false },
+      batch: { type: 'string' },
+      report: { type: 'boolean', default: false },
+      taesd: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   if (values.help) return console.log(ENCODE_HELP), 0;
-  if (positionals.length !== 1) throw new UsageError(`encode: expected one input image, got ${positionals.length}\n\n${ENCODE_HELP}`);
+  if (!positionals.length) throw new UsageError(`encode: no input image given\n\n${ENCODE_HELP}`);
+  const folder = isCollection(positionals);
+  if (!folder && (values.batch !== undefined || values.report || values.taesd)) throw new UsageError('encode: --batch, --report and --taesd apply to folders (several inputs, a folder or a glob)');
+  if (values.taesd && !values.report) throw new UsageError('encode: --taesd needs --report (TAESD is measured, it does not encode here)');
   if (!values.output) throw new UsageError(`encode: -o OUT.latent.safetensors is required\n\n${ENCODE_HELP}`);
   if (!!values.vae === !!values.consistency) throw new UsageError(`encode: give exactly one of --vae DIR or --consistency DIR`);
   const precision = parsePrecision(values.precision);
   const resize = parseSize('resize', values.resize);
   const seed = parseIntArg('seed', values.seed, 0, 2 ** 53);
   if (seed !== undefined && !values.sample) throw new UsageError('encode: --seed needs --sample');
+  if (folder) {
+    if (values.sample) throw new UsageError('encode: --sample is for single images (a folder stores each latent mean)');
+    const batch = parseIntArg('batch', values.batch, 1, 1024) ?? 1;
+    const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+    try {
+      const kind = values.vae ? 'vae' : 'consistency';
+      const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind);
+      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
+      const code = await encodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, precision, { centerCrop: values['center-crop'], resize }, taesd);
+      m.model.release();
+      taesd?.model.release();
+      return code;
+    } finally {
+      gpu.destroy();
+    }
+  }
   const input = positionals[0];
   const { image: raw, warnings } = readPng(input);
   warnings.forEach((w) => progress(`warning: ${w}`));

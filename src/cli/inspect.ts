@@ -34,7 +34,9 @@ export async function runInspect(argv: string[]): Promise<number> {
   });
   if (values.help) return console.log(INSPECT_HELP), 0;
   if (!values.model) throw new UsageError(`inspect: --model DIR is required\n\n${INSPECT_HELP}`);
-  const kind = modelClass(values.model) === 'ConsistencyDecoderVAE' ? 'consistency' : 'vae';
+  const cls = modelClass(values.model);
+  if (cls === 'AutoencoderTiny') throw new Error(`inspect: ${values.model} is an AutoencoderTiny (TAESD), which inspect does not cover yet; 'sdvae check --model DIR IO' compares its module taps`);
+  const kind = cls === 'ConsistencyDecoderVAE' ? 'consistency' : 'vae';
   const size = parseSize('size', values.size) ?? [64, 64];
   const gpu = await Gpu.create({
     maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']),

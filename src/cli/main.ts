@@ -4,6 +4,7 @@
 
 import { runCheck } from './check.js';
 import { runCompare } from './compare.js';
+import { runConvert } from './convert.js';
 import { UsageError } from './common.js';
 import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
@@ -22,6 +23,13 @@ Commands:
                                  encode a PNG into a stored SD latent (fp32, fp16 or 8-bit)
   decode LATENT (--vae DIR | --consistency DIR) -o OUT.png
                                  decode a stored latent with the SD VAE decoder or the consistency decoder
+  decode LATENT --taesd DIR -o OUT.png [--consistency DIR --preview]
+                                 TAESD, the fast decoder; with --preview it writes OUT.preview.png first
+  encode DIR_OR_GLOB... --vae DIR -o LATENTS_DIR [--batch N] [--report]
+  decode LATENTS_DIR (--vae | --consistency | --taesd) DIR -o OUT_DIR [--batch N] [--report]
+                                 folders: batched, resumable, with OUT/index.json and a summary
+  convert CHECKPOINT -o OUT.safetensors|OUTDIR
+                                 a .ckpt/.pt/.bin (read as data, no code run) or decoder.pt -> safetensors, diffusers names
   weights list | fetch NAME | verify NAME [--dir weights] [--fp16]
                                  download the real checkpoints (resumable, size and sha256 verified)
   inspect --model DIR [--input IMAGE.png] [--json] [--print-wgsl]
@@ -37,6 +45,7 @@ Run 'sdvae <command> --help' for a command's options.`;
 const commands: Record<string, (args: string[]) => Promise<number>> = {
   check: runCheck,
   compare: runCompare,
+  convert: runConvert,
   encode: runEncode,
   decode: runDecode,
   metrics: runMetrics,

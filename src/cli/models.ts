@@ -1,5 +1,6 @@
 // Loading a model folder for the CLI: the model class comes from config.json's _class_name
-// (AutoencoderKL or ConsistencyDecoderVAE); a single .safetensors file is an LDM-layout VAE.
+// (AutoencoderKL, ConsistencyDecoderVAE or AutoencoderTiny); a single file is a VAE (.safetensors, .ckpt, .pt, .bin),
+// except OpenAI's decoder.pt (a TorchScript consistency decoder), recognised by its module tree.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,10 +10,18 @@ import { vaeRunner } from '../check/vae_runner.js';
 import { AutoencoderKL } from '../models/autoencoder_kl.js';
 import { consistencyRunner } from '../check/consistency_runner.js';
 import { ConsistencyDecoder } from '../models/consistency_decoder.js';
+import { taesdRunner } from '../check/taesd_runner.js';
+import { AutoencoderTiny } from '../models/autoencoder_tiny.js';
+import { openCheckpoint } from '../io/weights.js';
+import { resolveCheckpointPath } from '../io/hf_cache.js';
 
-export function modelClass(path: string): string {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
-  if (!statSync(path).isDirectory()) return 'AutoencoderKL';
+export function modelClass(given: string): string {
+  const path = resolveCheckpointPath(given);
+  if (!statSync(path).isDirectory()) {
+    const ckpt = openCheckpoint(path);
+    ckpt.close();
+    return String(ckpt.config._class_name ?? 'AutoencoderKL');
+  }
   const cfg = join(path, 'config.json');
   if (!existsSync(cfg)) throw new Error(`${path}: no config.json in this folder`);
   try {
@@ -22,9 +31,14 @@ export function modelClass(path: string): string {
   }
 }
 
-export async function loadRunner(gpu: Gpu, path: string): Promise<CaseRunner> {
+/** `encoderPath`: a model whose encoder runs the encode cases of a consistency decoder without one. */
+export async function loadRunner(gpu: Gpu, path: string, encoderPath?: string): Promise<CaseRunner> {
   const cls = modelClass(path);
   if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
-  if (cls === 'ConsistencyDecoderVAE') return consistencyRunner(await ConsistencyDecoder.load(gpu, path));
-  throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE)`);
+  if (cls === 'ConsistencyDecoderVAE') {
+    const encoder = encoderPath ? (modelClass(encoderPath) === 'ConsistencyDecoderVAE' ? await ConsistencyDecoder.load(gpu, encoderPath) : await AutoencoderKL.load(gpu, encoderPath)) : undefined;
+    return consistencyRunner(await ConsistencyDecoder.load(gpu, path), encoder);
+  }
+  if (cls === 'AutoencoderTiny') return taesdRunner(await AutoencoderTiny.load(gpu, path));
+  throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE, AutoencoderTiny)`);
 }

@@ -15,6 +15,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkFile, describeCheck, fetchFile, type FetchProgress } from '../io/fetch.js';
+import { fetchEntryIntoHubCache } from '../io/default_models.js';
+import { hubCacheDir } from '../io/hf_cache.js';
 import {
   HUB,
   MANIFEST,
@@ -28,6 +30,7 @@ import {
 
 export const WEIGHTS_HELP = `sdvae weights list [--dir DIR]
 sdvae weights fetch NAME [--dir DIR] [--fp16] [--force] [--base-url URL]
+sdvae weights fetch NAME --hf-cache [--fp16] [--base-url URL]
 sdvae weights verify NAME [--dir DIR] [--fp16]
 
 list     the known checkpoints, and which of their files are in DIR
@@ -36,6 +39,9 @@ fetch    download NAME's config.json and weights (fp32, or fp16 with --fp16) int
          sha256 before it is put in place. Files already present and verified are not downloaded.
 verify   check the files of NAME present in DIR/NAME (with --fp16: require the fp16 weights)
 
+--hf-cache       fetch into the Hugging Face hub cache instead ($HF_HUB_CACHE, $HF_HOME/hub or
+                 ~/.cache/huggingface/hub, laid out as huggingface_hub does: blobs/, snapshots/, refs/),
+                 where diffusers finds it too; then load it by hub id (--vae ORG/NAME/vae)
 --dir DIR        destination folder (default: weights)
 --force          replace files that fail verification or have no published sha256
 --base-url URL   download from this host instead of ${HUB} (default: $HF_ENDPOINT)`;
@@ -67,6 +73,7 @@ export async function runWeights(argv: string[], deps: WeightsDeps = {}): Promis
         fp16: { type: 'boolean', default: false },
         force: { type: 'boolean', default: false },
         'base-url': { type: 'string' },
+        'hf-cache': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -85,6 +92,7 @@ export async function runWeights(argv: string[], deps: WeightsDeps = {}): Promis
     if (!entry) throw new UsageError(`unknown checkpoint "${name}" (known: ${manifest.map((e) => e.name).join(', ')})`);
     if (cmd === 'fetch') {
       const base = values['base-url'] ?? process.env.HF_ENDPOINT;
+      if (values['hf-cache']) return await fetchIntoCache(entry, values.fp16!, base, out, err);
       return await fetchEntry(entry, values.dir!, values.fp16!, values.force!, base, out, err);
     }
     return await verifyEntry(entry, values.dir!, values.fp16!, out, err);
@@ -136,6 +144,35 @@ async function fetchEntry(
   return 0;
 }
 
+async function fetchIntoCache(entry: ManifestEntry, fp16: boolean, base: string | undefined, out: Out, err: Out): Promise<number> {
+  let progress: ReturnType<typeof progressLine> | undefined;
+  let current = '';
+  try {
+    const id = await fetchEntryIntoHubCache(entry, {
+      base,
+      fp16,
+      onProgress: (file, p) => {
+        if (file !== current) {
+          progress?.end();
+          progress = progressLine(file, err);
+          current = file;
+        }
+        progress!.update(p);
+      },
+      onFile: (file, status) => {
+        progress?.end();
+        out.write(`${status === 'present' ? 'present   ' : 'downloaded'} ${file}\n`);
+      },
+    });
+    out.write(`${entry.name}: in ${hubCacheDir()}; use --${entry.kind} ${id}\n`);
+    return 0;
+  } catch (e) {
+    progress?.end();
+    err.write(`sdvae weights: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
 async function verifyEntry(entry: ManifestEntry, dir: string, fp16: boolean, out: Out, err: Out): Promise<number> {
   // With --fp16 the fp16 set is required; without, whatever is present is checked, and the folder
   // needs its config.json and at least one weights file.
@@ -171,7 +208,7 @@ async function verifyEntry(entry: ManifestEntry, dir: string, fp16: boolean, out
 
 /** Progress on stderr: rewritten in place on a terminal (at most 5 times a second), else one line
  *  per 5% (per 64 MB when the size is unknown). */
-function progressLine(label: string, err: Out): { update: (p: FetchProgress) => void; end: () => void } {
+export function progressLine(label: string, err: Out): { update: (p: FetchProgress) => void; end: () => void } {
   let last = '';
   let lastTime = 0;
   let lastStep = -1;

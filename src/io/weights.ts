@@ -1,5 +1,6 @@
-// Checkpoints: a diffusers folder (config.json + diffusion_pytorch_model[.fp16].safetensors) or a
-// single-file original LDM / A1111 VAE (`encoder.down.0.block.0.norm1.weight`, optionally under a
+// Checkpoints: a diffusers folder (config.json + diffusion_pytorch_model[.fp16].safetensors or .bin) or a
+// single file (.safetensors, or a PyTorch .ckpt/.pt/.pth/.bin read as data: src/io/torch_checkpoint.ts,
+// including OpenAI's decoder.pt), e.g. an original LDM / A1111 VAE (`encoder.down.0.block.0.norm1.weight`, optionally under a
 // `first_stage_model.` prefix, as in vae-ft-mse-840000-ema-pruned.safetensors). Tensors are read
 // one at a time when a module asks for them (a 2.6 GB file is never read whole), converted to f32.
 //
@@ -8,16 +9,19 @@
 //   - the LDM layout (see ldmToDiffusers); its attention q/k/v/proj_out are 1x1 convs [C, C, 1, 1],
 //     used here as the Linear [C, C] they equal.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { resolveCheckpointPath } from './hf_cache.js';
 import { SafetensorsFile } from './safetensors.js';
+import { openTorchCheckpoint, TORCH_EXTENSIONS, type TensorTable } from './torch_checkpoint.js';
+import type { TorchOpenOptions } from './torch_file.js';
 import type { ParamDType, ParamEntry, ParamSource } from '../models/params.js';
 import type { SafeDType } from './dtype.js';
 
 export interface Checkpoint {
   /** The folder or file given. */
   path: string;
-  /** The safetensors file the tensors come from. */
+  /** The file the tensors come from (safetensors, or a PyTorch file: src/io/torch_checkpoint.ts). */
   weightsFile: string;
   /** config.json contents ({} for a single file without one). */
   config: Record<string, unknown>;
@@ -25,15 +29,15 @@ export interface Checkpoint {
   /** diffusers names of every tensor, after renaming. */
   names: string[];
   source: ParamSource;
-  /** 'diffusers' | 'diffusers-legacy-attention' | 'ldm' */
+  /** 'diffusers' | 'diffusers-legacy-attention' | 'ldm' | 'openai-decoder' */
   layout: string;
   close(): void;
 }
 
-const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors'];
+const WEIGHT_FILES = ['diffusion_pytorch_model.safetensors', 'diffusion_pytorch_model.fp16.safetensors', 'diffusion_pytorch_model.bin', 'diffusion_pytorch_model.fp16.bin'];
 
-export function openCheckpoint(path: string): Checkpoint {
-  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+export function openCheckpoint(given: string, opts: TorchOpenOptions = {}): Checkpoint {
+  const path = resolveCheckpointPath(given); // a path, or a hub id found in the Hugging Face cache
   let weightsFile = path;
   let config: Record<string, unknown> = {};
   let configFile = '';
@@ -49,24 +53,64 @@ export function openCheckpoint(path: string): Checkpoint {
       throw new Error(`${configFile}: invalid JSON (${(e as Error).message})`);
     }
   }
-  const file = SafetensorsFile.open(weightsFile);
-  const raw = file.names();
-  const { rename, layout } = chooseNaming(raw);
-  const map = new Map<string, { stored: string; shape: readonly number[] }>();
-  for (const stored of raw) {
-    const name = rename(stored);
-    if (name === null) continue;
-    if (map.has(name)) throw new Error(`${weightsFile}: tensors "${map.get(name)!.stored}" and "${stored}" both map to "${name}"`);
-    const info = file.tensors.get(stored)!;
-    map.set(name, { stored, shape: asLinearShape(name, info.shape) });
+  const table = isTorchFile(weightsFile) ? openTorchCheckpoint(weightsFile, opts) : safetensorsTable(weightsFile);
+  try {
+    if (!configFile && Object.keys(table.config).length) config = table.config;
+    const raw = table.names;
+    const { rename, layout } = table.layout === 'openai-decoder' ? { rename: (n: string) => n, layout: table.layout } : chooseNaming(raw);
+    const map = new Map<string, { stored: string; shape: readonly number[] }>();
+    for (const stored of raw) {
+      const name = rename(stored);
+      if (name === null) continue;
+      if (map.has(name)) throw new Error(`${weightsFile}: tensors "${map.get(name)!.stored}" and "${stored}" both map to "${name}"`);
+      map.set(name, { stored, shape: asLinearShape(name, table.shape(stored)) });
+    }
+    const source: ParamSource = (name) => {
+      const e = map.get(name);
+      return e && table.entry(e.stored, e.shape);
+    };
+    return { path, weightsFile, config, configFile, names: [...map.keys()], source, layout, close: () => table.close() };
+  } catch (e) {
+    table.close();
+    throw e;
   }
-  const source: ParamSource = (name) => {
-    const e = map.get(name);
-    if (!e) return undefined;
-    const entry: ParamEntry = { shape: e.shape, dtype: paramDType(file.tensors.get(e.stored)!.dtype), bytes: () => readParamBytes(file, e.stored) };
-    return entry;
+}
+
+/** A PyTorch pickle file (by extension, or by its zip / pickle magic for other names). */
+export function isTorchFile(file: string): boolean {
+  if (file.endsWith('.safetensors')) return false;
+  if (TORCH_EXTENSIONS.some((x) => file.endsWith(x))) return true;
+  const fd = openSync(file, 'r');
+  try {
+    const head = new Uint8Array(4);
+    readSync(fd, head, 0, 4, 0);
+    return (head[0] === 0x50 && head[1] === 0x4b) || head[0] === 0x80;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function configFromMetadata(text: string | undefined): Record<string, unknown> {
+  if (!text) return {};
+  try {
+    const c = JSON.parse(text);
+    return c && typeof c === 'object' && !Array.isArray(c) && typeof c._class_name === 'string' ? c : {};
+  } catch {
+    return {};
+  }
+}
+
+function safetensorsTable(weightsFile: string): TensorTable {
+  const file = SafetensorsFile.open(weightsFile);
+  return {
+    names: file.names(),
+    shape: (n) => file.tensors.get(n)!.shape,
+    entry: (n, shape) => ({ shape, dtype: paramDType(file.tensors.get(n)!.dtype), bytes: () => readParamBytes(file, n) }),
+    // A file written by `sdvae convert` carries its config.json in the metadata.
+    config: configFromMetadata(file.metadata.config),
+    layout: '',
+    close: () => file.close(),
   };
-  return { path, weightsFile, config, configFile, names: [...map.keys()], source, layout, close: () => file.close() };
 }
 
 /** The attention projections of the LDM layout are 1x1 convs: [C, C, 1, 1] is used as [C, C]. */

@@ -27,8 +27,8 @@ export interface ManifestFile {
 export interface ManifestEntry {
   /** The name given to `sdvae weights fetch NAME`; also the folder the files go into. */
   name: string;
-  /** Which option loads the folder: `--vae DIR` or `--consistency DIR`. */
-  kind: 'vae' | 'consistency';
+  /** Which option loads the folder: `--vae DIR`, `--consistency DIR` or `--taesd DIR`. */
+  kind: 'vae' | 'consistency' | 'taesd';
   description: string;
   files: readonly ManifestFile[];
 }
@@ -102,6 +102,20 @@ export const MANIFEST: Manifest = [
         url: hubUrl('openai/consistency-decoder', 'diffusion_pytorch_model.fp16.safetensors'),
         path: 'consistency-decoder/diffusion_pytorch_model.fp16.safetensors',
         variant: 'fp16',
+      },
+    ],
+  },
+  {
+    name: 'taesd',
+    kind: 'taesd',
+    description: "madebyollin/taesd (diffusers' AutoencoderTiny, MIT): the fast preview decoder for SD latents",
+    // Size and sha256 not recorded here: verification reports the computed sha256 as unchecked.
+    files: [
+      { url: hubUrl('madebyollin/taesd', 'config.json'), path: 'taesd/config.json' },
+      {
+        url: hubUrl('madebyollin/taesd', 'diffusion_pytorch_model.safetensors'),
+        path: 'taesd/diffusion_pytorch_model.safetensors',
+        variant: 'fp32',
       },
     ],
   },

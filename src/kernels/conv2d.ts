@@ -118,6 +118,7 @@ export class Conv2dWeight {
     const got = weight.format === 'f32' ? weight.values.length : weight.bits.length;
     if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
+    if (gpu.dryRun) return; // a plan uploads nothing
     const gemm = permuteRaw(convertRaw(weight, this.format, `${label}.weight`), n, (i) => {
       // i = ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
       const co = i % cout;

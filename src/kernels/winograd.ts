@@ -43,10 +43,10 @@ const up = (v: number, m: number) => Math.ceil(v / m) * m;
 /**
  * Most bytes of each of V and M per band. They are the op's own scratch, not activations: they are
  * bounded by this (and the adapter's binding limit), not by the planning limit that bands activations,
- * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 64 MiB keeps
- * the op's extra memory bounded; bands of thousands of tiles gain nothing from being larger.
+ * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 32 MiB keeps
+ * the op's extra memory bounded (64 was the first choice; 32 keeps the 512x512 SD VAE decode within 1 GiB); bands of thousands of tiles gain nothing from being larger.
  */
-const SCRATCH_BYTES = 64 * 2 ** 20;
+const SCRATCH_BYTES = 32 * 2 ** 20;
 
 /** Binds the first `elems` elements of a scratch tensor (within SCRATCH_BYTES by the band plan). */
 function scratch(t: Tensor, elems: number): GPUBufferBinding {
@@ -100,7 +100,8 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   // Bands: whole tile rows whose activations fit the planning limit (as for every op), each then cut
   // so that its scratch V and M stays within SCRATCH_BYTES (and the adapter's binding limit).
   const scratchRowBytes = (rows: number) => P * up(rows * tilesW, CORE_ROWS) * Math.max(kp, np) * 4;
-  const scratchLimit = Math.min(SCRATCH_BYTES, gpu.device.limits.maxStorageBufferBindingSize);
+  // At least one whole tile row (wide images with many channels need more than SCRATCH_BYTES for it).
+  const scratchLimit = Math.min(Math.max(SCRATCH_BYTES, scratchRowBytes(1)), gpu.device.limits.maxStorageBufferBindingSize);
   let maxRows = 1;
   while (maxRows < n * tilesH && scratchRowBytes(maxRows + 1) <= scratchLimit) maxRows++;
   if (scratchRowBytes(1) > scratchLimit) throw new Error(`${label} (winograd): one tile row needs ${scratchRowBytes(1)} bytes of scratch, above ${scratchLimit}`);

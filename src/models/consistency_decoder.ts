@@ -42,7 +42,7 @@ export interface ConsistencyDecodeOptions {
   seed?: number;
   /** Explicit noise, one NCHW [N, 3, H, W] array per step, in the order the sampler draws them. */
   noise?: Float32Array[];
-  /** Clamp x0 to [-1, 1] after every step (OpenAI's original); default false (diffusers). */
+  /** Clamp x0 to [-1, 1] after every step (OpenAI's original); default false (diffusers), true for OpenAI's decoder.pt (config.default_clamp). */
   clamp?: boolean;
   /** Called as each step is recorded. */
   onStep?: (step: number, timestep: number, steps: number) => void;
@@ -56,7 +56,11 @@ export interface ConsistencyDecoderConfig {
   encoder: AutoencoderKLConfig;
   unet: UNet2DConfig;
   /** diffusers registers force_upcast=False for this model; honoured like the VAE's if a config sets it. */
-  force_upcast: boolean;
+  force_upcast?: boolean;
+  /** False for OpenAI's decoder.pt, which holds only the UNet (encode with the SD VAE instead). */
+  has_encoder?: boolean;
+  /** The sampler's clamp when decode() is not told: true (OpenAI's sampler) for decoder.pt. */
+  default_clamp?: boolean;
 }
 
 /** OpenAI's round_timesteps(arange(1024), 1024, 64, truncate_start=False) at fraction s. */
@@ -74,8 +78,8 @@ export function timestepsForSteps(n: number): number[] {
 }
 
 export class ConsistencyDecoder {
-  readonly encoder: Encoder;
-  readonly quant_conv: Conv2d;
+  readonly encoder: Encoder | undefined;
+  readonly quant_conv: Conv2d | undefined;
   readonly decoder_unet: UNet2DModel;
   readonly schedule: ConsistencySchedule = consistencySchedule();
   /** How the encoder's and the UNet's activations are stored (models/activations.ts); default f32. */
@@ -84,8 +88,9 @@ export class ConsistencyDecoder {
   constructor(readonly gpu: Gpu, p: ParamLoader, readonly config: ConsistencyDecoderConfig) {
     const ctx = { gpu };
     const L = config.latent_channels;
-    this.encoder = new Encoder(ctx, p.sub('encoder'), config.encoder);
-    this.quant_conv = new Conv2d(gpu, p.sub('quant_conv'), 2 * L, 2 * L, 1);
+    const withEncoder = config.has_encoder !== false;
+    this.encoder = withEncoder ? new Encoder(ctx, p.sub('encoder'), config.encoder) : undefined;
+    this.quant_conv = withEncoder ? new Conv2d(gpu, p.sub('quant_conv'), 2 * L, 2 * L, 1) : undefined;
     this.decoder_unet = new UNet2DModel(ctx, p.sub('decoder_unet'), config.unet);
   }
 
@@ -109,6 +114,7 @@ export class ConsistencyDecoder {
   }
 
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
+    if (!this.encoder || !this.quant_conv) throw new Error("encode: this consistency decoder has no encoder (OpenAI's decoder.pt holds only the decoder UNet); encode with the SD VAE (--vae), as diffusers pairs them");
     return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
   }
 
@@ -117,7 +123,7 @@ export class ConsistencyDecoder {
    * The sampler (x_t, x0, noise, the scheduler arithmetic) stays f32 (models/activations.ts).
    */
   setActivations(dtype: ActivationDType, opts: ActivationOptions = {}): void {
-    this.activations = checkActivations(this.gpu, dtype, this.config.force_upcast, 'ConsistencyDecoder', opts);
+    this.activations = checkActivations(this.gpu, dtype, this.config.force_upcast === true, 'ConsistencyDecoder', opts);
   }
 
   /** latent [N, h, w, 4] (unscaled, as the encoder gives it) -> image [N, h·f, w·f, 3]. */
@@ -162,7 +168,7 @@ export class ConsistencyDecoder {
       let x0 = axpby(gpu, s.cOut[t], out, s.cSkip[t], x, 'x0');
       out.release();
       x.release();
-      if (opts.clamp) {
+      if (opts.clamp ?? this.config.default_clamp ?? false) {
         const clamped = clampTensor(gpu, x0, -1, 1, 'x0.clamp');
         x0.release();
         x0 = clamped;
@@ -210,8 +216,8 @@ export class ConsistencyDecoder {
   }
 
   release(): void {
-    this.encoder.release();
-    this.quant_conv.release();
+    this.encoder?.release();
+    this.quant_conv?.release();
     this.decoder_unet.release();
   }
 }
@@ -233,7 +239,10 @@ export function parseConsistencyConfig(raw: Record<string, unknown>, file: strin
   check('encoder_act_fn', 'silu');
   const latent = get<number>('latent_channels', 4);
   const encoderChannels = get<number[]>('encoder_block_out_channels');
+  const fromOpenAI = raw._source === 'openai-decoder.pt'; // synthesized by src/io/openai_decoder.ts
   return {
+    has_encoder: !fromOpenAI,
+    default_clamp: fromOpenAI,
     latent_channels: latent,
     scaling_factor: get<number>('scaling_factor', 0.18215),
     force_upcast: get<boolean>('force_upcast', false) === true,

@@ -13,7 +13,7 @@
 
 import type { Tensor } from '../gpu/tensor.js';
 import { avgPool2x2 } from '../kernels/avg_pool.js';
-import { add } from '../kernels/elementwise.js';
+import { addInPlace } from '../kernels/elementwise.js';
 import { upsampleNearest } from '../kernels/upsample.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, Linear } from './layers.js';
@@ -60,13 +60,11 @@ export class ResnetBlock2D {
     const { gpu } = ctx;
     const L = this.path;
     let h = this.norm1.forward(gpu, x, `${L}.norm1`, { silu: true });
-    let skip = x;
+    const resample = (t: Tensor, what: string) => (this.cfg.up ? upsampleNearest(gpu, t, 2, `${L}.${what}`) : avgPool2x2(gpu, t, `${L}.${what}`));
     if (this.cfg.up || this.cfg.down) {
-      const resample = (t: Tensor, what: string) => (this.cfg.up ? upsampleNearest(gpu, t, 2, `${L}.${what}`) : avgPool2x2(gpu, t, `${L}.${what}`));
       const h2 = resample(h, this.cfg.up ? 'upsample' : 'downsample');
       h.release();
       h = h2;
-      skip = resample(x, this.cfg.up ? 'upsample(x)' : 'downsample(x)');
     }
     const h1 = this.conv1.forward(gpu, h, `${L}.conv1`);
     h.release();
@@ -80,9 +78,12 @@ export class ResnetBlock2D {
     scaleShift?.release();
     const h3 = this.conv2.forward(gpu, h2, `${L}.conv2`);
     h2.release();
+    // The resampled x is made only now, when the sum needs it, so that it is not alive (2x-4x the
+    // size of x when upsampling) beside h, conv1's output and conv2's.
+    const skip = this.cfg.up || this.cfg.down ? resample(x, this.cfg.up ? 'upsample(x)' : 'downsample(x)') : x;
     const shortcut = this.conv_shortcut ? this.conv_shortcut.forward(gpu, skip, `${L}.conv_shortcut`) : skip;
-    const y = add(gpu, shortcut, h3, this.cfg.outputScaleFactor ?? 1, `${L}.add`);
-    h3.release();
+    // h3 has no other reader: the sum overwrites it (h3 + shortcut: the same rounding as shortcut + h3).
+    const y = addInPlace(gpu, h3, shortcut, this.cfg.outputScaleFactor ?? 1, `${L}.add`);
     if (shortcut !== skip) shortcut.release();
     if (skip !== x) skip.release();
     emit(ctx, L, y);

@@ -80,7 +80,7 @@ describe('checkpoint formats', () => {
 
   it('clear errors for a folder without weights or config', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'sdvae-empty-'));
-    expect(() => openCheckpoint(empty)).toThrow(/no diffusion_pytorch_model\.safetensors or diffusion_pytorch_model\.fp16\.safetensors in this folder/);
+    expect(() => openCheckpoint(empty)).toThrow(/no diffusion_pytorch_model\.safetensors or diffusion_pytorch_model\.fp16\.safetensors or diffusion_pytorch_model\.bin or diffusion_pytorch_model\.fp16\.bin in this folder/);
     mkdirSync(join(empty, 'x'));
     copyFileSync(join(DIR, 'diffusion_pytorch_model.safetensors'), join(empty, 'diffusion_pytorch_model.safetensors'));
     expect(() => openCheckpoint(empty)).toThrow(/no config\.json/);

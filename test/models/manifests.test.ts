@@ -4,12 +4,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Gpu } from '../../src/gpu/gpu.js';
 import { legacyAttentionToCurrent } from '../../src/io/weights.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../../src/models/consistency_decoder.js';
 import { f32Entry, ParamLoader } from '../../src/models/params.js';
-import { FIXTURES } from '../helpers.js';
+import { fakeGpu, FIXTURES } from '../helpers.js';
 
 interface Manifest {
   config: Record<string, unknown>;
@@ -19,24 +18,6 @@ interface Manifest {
   legacy_key_aliases?: Record<string, string>;
 }
 const manifest = (name: string): Manifest => JSON.parse(readFileSync(join(FIXTURES, 'manifests', name), 'utf8'));
-
-/** A Gpu stand-in for building modules without a device: records the parameter values written. */
-function fakeGpu() {
-  const state = { uploaded: 0 };
-  const sizes = new Map<object, number>();
-  const gpu = {
-    empty: (shape: number[], label: string, dtype: string) => {
-      const buffer = {};
-      const size = shape.reduce((a, b) => a * b, 1);
-      sizes.set(buffer, size);
-      return { shape, size, buffer, dtype: dtype ?? 'f32', label, release() {} };
-    },
-    writeBuffer: (buffer: object) => {
-      state.uploaded += sizes.get(buffer)!;
-    },
-  } as unknown as Gpu;
-  return { gpu, state };
-}
 
 function loaderFrom(keys: { key: string; shape: number[] }[], what: string, rename: (k: string) => string = (k) => k): ParamLoader {
   const map = new Map(keys.map((k) => [rename(k.key), k]));
