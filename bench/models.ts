@@ -1,4 +1,4 @@
-// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128]
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16]
 //
 // Whole models at their real size, with random weights of the real shapes (from the reference
 // manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
@@ -8,13 +8,16 @@
 // peak GPU memory the buffer pool held.
 
 import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { randomLoader } from './random_weights.js';
+import { f32Entry, ParamLoader } from '../src/models/params.js';
+import type { WeightStorage } from '../src/kernels/weight_format.js';
 
+const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -23,6 +26,37 @@ const only = arg('only');
 const runs = Number(arg('runs') ?? 3);
 const vaeSize = Number(arg('vae-size') ?? 256);
 const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
+/** 'f16': the random f32 weights stored as f16 (what an F16 checkpoint gives, at its speed). */
+const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
+
+interface Manifest {
+  config: Record<string, unknown>;
+  keys: { key: string; shape: number[] }[];
+}
+
+/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
+function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+  const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
+  let s = 12345;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const shapes = new Map(m.keys.map((k) => [k.key, k.shape]));
+  const p = ParamLoader.from(
+    (name) => {
+      const shape = shapes.get(name);
+      if (!shape) return undefined;
+      return f32Entry(shape, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const fanIn = shape.length > 1 ? n / shape[0] : 1;
+        const isNormWeight = /norm.*weight$/.test(name);
+        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+      });
+    },
+    shapes.keys(),
+    file,
+    { storage },
+  );
+  return { p, config: m.config };
+}
 
 interface Measured {
   what: string;
@@ -66,7 +100,7 @@ try {
 } catch {
   /* not Debian */
 }
-console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up`);
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}`);
 const results: Measured[] = [];
 const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 4 }, (_, i) => Math.sin(i * 0.7) * 4), [1, h, w, 4], 'latent');
 const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');

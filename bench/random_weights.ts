@@ -1,5 +1,7 @@
 // Random parameters of the full-size models' real names and shapes (the manifests in
-// test/fixtures/reference/manifests), for benchmarks and measurements that need no real weights.
+// test/fixtures/reference/manifests), for measurements that need no real weights (bench/f16_fullsize.ts).
+// The same generator, seed and scales as bench/models.ts's randomLoader (which runs its benchmark on
+// import, so it cannot be imported from), so both see the same weights.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -4,7 +4,7 @@
 // needs Node; in a browser build a model with a ParamLoader over your own tensors
 // (`new AutoencoderKL(gpu, ParamLoader.fromMap(...), config)`).
 
-export { Gpu, type GpuOptions, type GpuFeatures } from './gpu/gpu.js';
+export { Gpu, MemoryBudgetError, GpuOutOfMemoryError, type GpuOptions, type GpuFeatures } from './gpu/gpu.js';
 export { BufferPool, type PoolStats } from './gpu/pool.js';
 export { Tensor, nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
 export type { OpTiming } from './gpu/profile.js';
@@ -18,6 +18,7 @@ export { TorchGenerator } from './models/torch_rng.js';
 export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
+export { winogradPolicy } from './kernels/winograd.weights.js';
 export { cast, type ActivationDType } from './kernels/activation.js';
 export type { ActivationOptions } from './models/activations.js';
 

@@ -2,6 +2,7 @@
 // (AutoencoderKL, ConsistencyDecoderVAE or AutoencoderTiny); a single file is a VAE (.safetensors, .ckpt, .pt, .bin),
 // except OpenAI's decoder.pt (a TorchScript consistency decoder), recognised by its module tree.
 
+import type { LoadOptions } from '../models/params.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/gpu.js';
@@ -32,13 +33,13 @@ export function modelClass(given: string): string {
 }
 
 /** `encoderPath`: a model whose encoder runs the encode cases of a consistency decoder without one. */
-export async function loadRunner(gpu: Gpu, path: string, encoderPath?: string): Promise<CaseRunner> {
+export async function loadRunner(gpu: Gpu, path: string, encoderPath?: string, opts: LoadOptions = {}): Promise<CaseRunner> {
   const cls = modelClass(path);
-  if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
+  if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path, opts));
   if (cls === 'ConsistencyDecoderVAE') {
-    const encoder = encoderPath ? (modelClass(encoderPath) === 'ConsistencyDecoderVAE' ? await ConsistencyDecoder.load(gpu, encoderPath) : await AutoencoderKL.load(gpu, encoderPath)) : undefined;
-    return consistencyRunner(await ConsistencyDecoder.load(gpu, path), encoder);
+    const encoder = encoderPath ? (modelClass(encoderPath) === 'ConsistencyDecoderVAE' ? await ConsistencyDecoder.load(gpu, encoderPath, opts) : await AutoencoderKL.load(gpu, encoderPath, opts)) : undefined;
+    return consistencyRunner(await ConsistencyDecoder.load(gpu, path, opts), encoder);
   }
-  if (cls === 'AutoencoderTiny') return taesdRunner(await AutoencoderTiny.load(gpu, path));
+  if (cls === 'AutoencoderTiny') return taesdRunner(await AutoencoderTiny.load(gpu, path, opts));
   throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE, AutoencoderTiny)`);
 }

@@ -23,6 +23,8 @@ export interface GpuOptions {
    * run would need. Read-backs return zeros.
    */
   dryRun?: boolean;
+  /** Bytes a run may use; runs plan first and refuse with MemoryBudgetError above it (Gpu.memoryBudget). */
+  memoryBudget?: number;
   /** Use subgroup operations when the adapter offers them (default true). */
   useSubgroups?: boolean;
   /** Called with the WGSL of every pipeline as it is created (also: env SDVAE_PRINT_WGSL=1). */
@@ -64,6 +66,7 @@ export class Gpu {
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private textureBytes = new Map<GPUTexture, number>();
+  private planEnd: (() => void)[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private scopes: PendingScope[] = [];
   private uniformChunks: GPUBuffer[] = [];
@@ -75,10 +78,28 @@ export class Gpu {
   private inPass = false;
   readonly profiler: Profiler;
 
-  readonly dryRun: boolean;
+  private readonly alwaysDry: boolean;
+  /** Set while `plan` runs: ops are planned, not recorded, on this real device. */
+  private planning = false;
+  /**
+   * The most GPU memory a run may use (bytes), or undefined for no limit. Runs that check it
+   * (pipeline.ts: encode, decode) plan first and refuse with MemoryBudgetError when it cannot fit.
+   */
+  memoryBudget: number | undefined;
+
+  /** Inside `plan` on a real device: model state (caches) must not change. */
+  get isPlanning(): boolean {
+    return this.planning;
+  }
+
+  /** Whether ops are planned rather than recorded: a dry-run Gpu, or inside `plan`. */
+  get dryRun(): boolean {
+    return this.alwaysDry || this.planning;
+  }
 
   private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
-    this.dryRun = opts.dryRun ?? false;
+    this.alwaysDry = opts.dryRun ?? false;
+    this.memoryBudget = opts.memoryBudget;
     const lim = device.limits;
     this.adapterName = adapterName;
     const bindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
@@ -97,7 +118,7 @@ export class Gpu {
       subgroupMaxSize: info?.subgroupMaxSize ?? 0,
     };
     this.pool = new BufferPool(device, lim.maxBufferSize);
-    this.pool.dryRun = this.dryRun;
+    this.pool.dryRun = this.alwaysDry;
     this.pool.beforeDestroy = () => {
       if (this.inPass) return false;
       this.flush();
@@ -331,9 +352,49 @@ export class Gpu {
     this.scopes = [];
     for (const s of scopes) {
       const err = await s.promise;
+      if (err && (err as { constructor?: { name?: string } }).constructor?.name === 'GPUOutOfMemoryError' || (err && /out of memory/i.test(err.message))) {
+        const held = this.pool.getStats().peakAllocatedBytes;
+        throw new GpuOutOfMemoryError(s.label, err!.message, held);
+      }
       if (err) throw new Error(`GPU error in ${s.label}: ${err.message}`);
     }
     this.checkLost();
+  }
+
+  /**
+   * Plans `run` on this device without running it: every op is planned as in a real run (shapes,
+   * bands, pooled buffers, textures) but nothing is recorded, uploaded or allocated for real. Returns
+   * the peak GPU bytes the run would hold, counting what is allocated now (weights, cached U, idle
+   * pool buffers it may reuse). Model state (cached Winograd U, weights) is left as it was.
+   */
+  plan(run: () => void): { peakBytes: number; allocatedBefore: number } {
+    if (this.dryRun) throw new Error('Gpu.plan: already planning (or a dry-run Gpu)');
+    this.flush();
+    const before = this.pool.beginPlan();
+    this.planning = true;
+    try {
+      run();
+    } finally {
+      this.planning = false;
+      this.planEnd.forEach((f) => f());
+      this.planEnd = [];
+    }
+    return { peakBytes: this.pool.endPlan(), allocatedBefore: before };
+  }
+
+  /** Called at the end of the current plan (planned textures to drop). */
+  onPlanEnd(f: () => void): void {
+    this.planEnd.push(f);
+  }
+
+  /**
+   * Throws MemoryBudgetError when `run` (planned first) would need more than `memoryBudget`; runs
+   * nothing otherwise. `what` names the run, `advice` says what to change.
+   */
+  checkBudget(what: string, advice: string, run: () => void): void {
+    if (this.memoryBudget === undefined) return;
+    const { peakBytes } = this.plan(run);
+    if (peakBytes > this.memoryBudget) throw new MemoryBudgetError(what, peakBytes, this.memoryBudget, advice);
   }
 
   /** Per-op GPU times of everything recorded since profiling was enabled (needs timestamp-query). */
@@ -400,4 +461,22 @@ export function grid2d(groups: number): [number, number, number] {
   if (groups <= 65535) return [groups, 1, 1];
   const y = Math.ceil(groups / 65535);
   return [Math.ceil(groups / y), y, 1];
+}
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** A run that its plan says would not fit `memoryBudget`: nothing was run. */
+export class MemoryBudgetError extends Error {
+  constructor(readonly what: string, readonly neededBytes: number, readonly budgetBytes: number, advice: string) {
+    super(`${what} needs ${MiB(neededBytes)} of GPU memory (planned: weights, activations and scratch), above the memory budget of ${MiB(budgetBytes)}. ${advice}`);
+    this.name = 'MemoryBudgetError';
+  }
+}
+
+/** The device ran out of memory in an op: reported with what this Gpu held. */
+export class GpuOutOfMemoryError extends Error {
+  constructor(readonly label: string, message: string, readonly heldBytes: number) {
+    super(`out of GPU memory in ${label} (${message}); this run held up to ${MiB(heldBytes)}. Plan it first with a memory budget (--memory-budget / memoryBudget) to see what it needs; store activations or weights as f16, or decode in tiles, to need less.`);
+    this.name = 'GpuOutOfMemoryError';
+  }
 }

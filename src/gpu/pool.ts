@@ -49,6 +49,10 @@ export class BufferPool {
    */
   beforeDestroy: () => boolean = () => true;
   private idleBytes = 0;
+  /** Stand-in buffers made while planning (Gpu.plan), destroyed when it ends. */
+  private planStubs: Set<GPUBuffer> | undefined;
+  private planSaved: { peakInUseBytes: number; peakAllocatedBytes: number } | undefined;
+  private planDelta = 0;
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
@@ -60,7 +64,9 @@ export class BufferPool {
     let buffer = this.takeIdle(size, exact);
     if (!buffer) {
       this.freeIdleBelow(size);
-      buffer = this.device.createBuffer({ size: this.dryRun ? 256 : size, usage: STORAGE, label });
+      const stub = this.dryRun || this.planStubs !== undefined;
+      buffer = this.device.createBuffer({ size: stub ? 256 : size, usage: STORAGE, label });
+      this.planStubs?.add(buffer);
       this.sizes.set(buffer, size);
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
@@ -88,6 +94,57 @@ export class BufferPool {
     this.stats.allocatedBytes -= bytes;
     this.stats.inUseBytes -= bytes;
     this.stats.textureBytes -= bytes;
+  }
+
+  /**
+   * Planning on a live pool (Gpu.plan): from now on new buffers are 256-byte stand-ins accounted at
+   * their real size, and the peak is tracked afresh. Returns the bytes allocated now.
+   */
+  beginPlan(): number {
+    this.planSaved = { peakInUseBytes: this.stats.peakInUseBytes, peakAllocatedBytes: this.stats.peakAllocatedBytes };
+    this.stats.peakAllocatedBytes = this.stats.allocatedBytes;
+    this.stats.peakInUseBytes = this.stats.inUseBytes;
+    this.planStubs = new Set();
+    return this.stats.allocatedBytes;
+  }
+
+  /**
+   * Ends a plan: destroys the stand-ins (all idle by now, or the run leaked), restores the peaks as
+   * they were, and returns the plan's peak of allocated bytes.
+   */
+  endPlan(): number {
+    const stubs = this.planStubs;
+    if (!stubs || !this.planSaved) throw new Error('BufferPool.endPlan without beginPlan');
+    const peak = this.stats.peakAllocatedBytes;
+    for (const [cls, list] of this.idle) {
+      const keep = list.filter((b) => !stubs.has(b));
+      for (const b of list) if (stubs.has(b)) this.destroyBuffer(b);
+      this.idle.set(cls, keep);
+    }
+    this.stats.allocatedBytes -= this.planDelta;
+    this.stats.inUseBytes -= this.planDelta;
+    this.planDelta = 0;
+    const leaked = [...this.inUse].filter((b) => stubs.has(b));
+    this.planStubs = undefined;
+    this.stats.peakInUseBytes = Math.max(this.planSaved.peakInUseBytes, this.stats.inUseBytes);
+    this.stats.peakAllocatedBytes = Math.max(this.planSaved.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.planSaved = undefined;
+    if (leaked.length) throw new Error(`BufferPool.endPlan: the planned run kept ${leaked.length} buffer(s) (${leaked.map((b) => b.label).join(', ')}); release what it returns`);
+    return peak;
+  }
+
+  /**
+   * While planning: counts `delta` bytes more (or, negative, fewer) as allocated and in use, for what a
+   * real run frees or makes that the plan does not (a weight released once its Winograd form is made).
+   * Undone by endPlan.
+   */
+  planAdjust(delta: number): void {
+    if (!this.planStubs) throw new Error('BufferPool.planAdjust outside a plan');
+    this.planDelta += delta;
+    this.stats.allocatedBytes += delta;
+    this.stats.inUseBytes += delta;
+    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
   }
 
   release(buffer: GPUBuffer): void {

@@ -119,6 +119,24 @@ describe('sdvae check', () => {
     expect(out.at(-1)).toMatch(/^\d+ passed, 0 failed$/);
   });
 
+  it('--weights f16 and bf16-free storage options load and pass; bad values are refused by name', async () => {
+    expect(await runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'f32'])).toBe(0);
+    out = [];
+    // Storing the F32 tiny VAE as f16 changes its numbers by f16 rounding: past the f32 tolerances.
+    expect(await runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'f16'])).toBe(1);
+    expect(out.some((l) => l.startsWith('FAIL'))).toBe(true);
+    await expect(runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'int8'])).rejects.toThrow(/--weights: expected as-stored, f16, f32, got "int8"/);
+  });
+
+  it('--memory-budget: a decode over budget is refused with what it needs, and nothing is written', async () => {
+    const lat = join(dir, 'b.latent.safetensors');
+    expect(await runEncode([IMG, '--vae', VAE, '-o', lat, '--resize', '32', '--memory-budget', '4GiB'])).toBe(0);
+    const png = join(dir, 'b.png');
+    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', '1MiB'])).rejects.toThrow(/needs \d+ MiB of GPU memory .* above the memory budget of 1 MiB\. To need less/);
+    expect(existsSync(png)).toBe(false);
+    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', 'lots'])).rejects.toThrow(/--memory-budget: expected a size such as 6GiB/);
+  });
+
   it('rejects a bad --max-binding-bytes', async () => {
     await expect(runCheck(['x.safetensors', '--max-binding-bytes', 'lots'])).rejects.toThrow(/--max-binding-bytes: expected an integer/);
   });
