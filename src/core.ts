@@ -20,6 +20,8 @@ export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
 export { winogradPolicy } from './kernels/winograd.weights.js';
+export { cast, type ActivationDType } from './kernels/activation.js';
+export type { ActivationOptions } from './models/activations.js';
 
 export { toTensorData, fromTensorData, centerCrop, resize, type RgbImage } from './io/image.js';
 export { psnr } from './metrics/psnr.js';

@@ -8,7 +8,7 @@
 // errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
 
 import { BufferPool } from './pool.js';
-import { dtypeBytes, Tensor, type DType } from './tensor.js';
+import { dtypeBytes, elementBytes, Tensor, type DType } from './tensor.js';
 import { Profiler, type OpTiming } from './profile.js';
 
 export interface GpuOptions {
@@ -40,7 +40,7 @@ export interface GpuFeatures {
   subgroupMaxSize: number;
 }
 
-/** A storage binding of part of a buffer. `base` is the element index (f32 units) where it starts. */
+/** A storage binding of part of a buffer. `base` is the element index (in the tensor's dtype) where it starts. */
 export interface BoundRange {
   binding: GPUBufferBinding;
   base: number;
@@ -302,15 +302,19 @@ export class Gpu {
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
   }
 
-  /** Binds elements [start, end) of a tensor, with the offset aligned down as WebGPU requires. */
+  /**
+   * Binds elements [start, end) of a tensor, with the offset aligned down as WebGPU requires. Elements
+   * are of the tensor's dtype (4 bytes for f32, 2 for f16: the size is rounded up to whole words).
+   */
   bind(t: Tensor, start = 0, end = t.size): BoundRange {
     t.assertLive();
-    const alignElems = this.storageAlign / 4;
+    const eb = elementBytes(t.dtype);
+    const alignElems = this.storageAlign / eb;
     const base = Math.floor(start / alignElems) * alignElems;
-    const size = Math.max(4, (end - base) * 4);
+    const size = Math.max(4, Math.ceil(((end - base) * eb) / 4) * 4);
     if (size > this.maxBindingBytes)
       throw new Error(`binding of ${t} elements [${start}, ${end}) is ${size} bytes, above the ${this.maxBindingBytes}-byte binding limit (internal banding error)`);
-    return { binding: { buffer: t.buffer, offset: base * 4, size }, base };
+    return { binding: { buffer: t.buffer, offset: base * eb, size }, base };
   }
 
   /**
