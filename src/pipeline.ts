@@ -25,8 +25,22 @@ export interface LoadedModel {
   latentSpace: string;
 }
 
-export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: LoadOptions = {}): Promise<LoadedModel> {
+/** Loading options and how activations are stored (f16 needs shader-f16; `forceF16` overrides force_upcast). */
+export interface ModelOptions extends LoadOptions {
+  activations?: 'f32' | 'f16';
+  forceF16?: boolean;
+}
+
+export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: ModelOptions = {}): Promise<LoadedModel> {
   const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts) : await ConsistencyDecoder.load(gpu, path, opts);
+  if (opts.activations) {
+    try {
+      model.setActivations(opts.activations, { force: opts.forceF16 });
+    } catch (e) {
+      model.release();
+      throw e;
+    }
+  }
   const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
   return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${baseName(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
 }
@@ -48,7 +62,8 @@ export interface LoadedTaesd {
   latentSpace: string;
 }
 
-export async function loadTaesd(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<LoadedTaesd> {
+export async function loadTaesd(gpu: Gpu, path: string, opts: ModelOptions = {}): Promise<LoadedTaesd> {
+  if (opts.activations === 'f16') throw new Error(`${path}: AutoencoderTiny (TAESD) has no f16 activation path; it runs in f32`);
   const model = await AutoencoderTiny.load(gpu, path, opts);
   return { kind: 'taesd', model, name: `AutoencoderTiny:${baseName(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
 }

@@ -2,7 +2,7 @@
 // one line per case: name, max abs error, tolerance, PASS/FAIL. Exit status 1 on any failure.
 
 import { GPU_OPTIONS, gpuOptions, loadOptions } from './common.js';
-import type { LoadOptions } from '../models/params.js';
+import type { ModelOptions } from '../pipeline.js';
 import { parseArgs } from 'node:util';
 import { runKernelCase, type KernelCaseResult } from '../check/kernel_case.js';
 import { Gpu } from '../gpu/gpu.js';
@@ -75,7 +75,7 @@ function formatResult(r: KernelCaseResult): string {
   return `${status}  ${r.name.padEnd(52)} ${r.op.padEnd(28)} max_abs_err ${r.maxAbsErr.toExponential(2)}  atol ${r.atol.toExponential(1)}`;
 }
 
-async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean, encoder: string | undefined, opts: LoadOptions): Promise<number> {
+async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean, encoder: string | undefined, opts: ModelOptions): Promise<number> {
   const runner = await loadRunner(gpu, dir, encoder, opts);
   const all: (TensorCheck & { file: string })[] = [];
   for (const file of files) {

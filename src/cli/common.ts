@@ -56,13 +56,17 @@ export const GPU_OPTIONS = {
   'max-binding-bytes': { type: 'string' },
   'memory-budget': { type: 'string' },
   weights: { type: 'string' },
+  activations: { type: 'string' },
+  'force-f16': { type: 'boolean' },
 } as const;
 
 export const GPU_OPTIONS_HELP = `  --weights as-stored|f16|f32  how weights are kept on the GPU (default as-stored: F16/BF16 stay 16-bit)
+  --activations f32|f16  how activations are stored (f16: half the memory; needs shader-f16; refused
+                         for configs with force_upcast: true unless --force-f16)
   --memory-budget SIZE   plan first and refuse a run that needs more GPU memory (e.g. 6GiB)
   --max-binding-bytes N  plan GPU work with this storage-binding limit`;
 
-type GpuValues = { 'max-binding-bytes'?: string; 'memory-budget'?: string; weights?: string };
+type GpuValues = { 'max-binding-bytes'?: string; 'memory-budget'?: string; weights?: string; activations?: string; 'force-f16'?: boolean };
 
 export function gpuOptions(values: GpuValues): GpuOptions {
   const n = values['max-binding-bytes'];
@@ -74,8 +78,10 @@ export function gpuOptions(values: GpuValues): GpuOptions {
   return { maxBindingBytes, memoryBudget: parseMemorySize('memory-budget', values['memory-budget']) };
 }
 
-export function loadOptions(values: GpuValues): LoadOptions {
+export function loadOptions(values: GpuValues): LoadOptions & { activations?: 'f32' | 'f16'; forceF16?: boolean } {
   const w = values.weights ?? 'as-stored';
   if (!(WEIGHT_STORAGES as readonly string[]).includes(w)) throw new UsageError(`--weights: expected ${WEIGHT_STORAGES.join(', ')}, got "${w}"`);
-  return { storage: w as WeightStorage };
+  const a = values.activations;
+  if (a !== undefined && a !== 'f32' && a !== 'f16') throw new UsageError(`--activations: expected f32 or f16, got "${a}"`);
+  return { storage: w as WeightStorage, activations: a, forceF16: values['force-f16'] };
 }

@@ -128,6 +128,18 @@ describe('sdvae check', () => {
     await expect(runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'int8'])).rejects.toThrow(/--weights: expected as-stored, f16, f32, got "int8"/);
   });
 
+  it('--activations f16: the tiny consistency decoder passes its io file within the f16 tolerance; refusals are clear', async () => {
+    // tiny-consistency's io cases are judged at the f32 tolerances of the file: f16 storage is past them.
+    expect(await runCheck(['--model', CONS, join(CONS, 'io.safetensors'), '--activations', 'f16'])).toBe(1);
+    out = [];
+    await expect(runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--activations', 'f16'])).rejects.toThrow(/force_upcast: true/);
+    await expect(runCheck(['--model', CONS, join(CONS, 'io.safetensors'), '--activations', 'bf16'])).rejects.toThrow(/--activations: expected f32 or f16, got "bf16"/);
+    const lat = join(dir, 'f.latent.safetensors');
+    expect(await runEncode([IMG, '--consistency', CONS, '-o', lat, '--resize', '32', '--activations', 'f16'])).toBe(0);
+    expect(await runDecode([lat, '--consistency', CONS, '-o', join(dir, 'f.png'), '--activations', 'f16', '--steps', '1'])).toBe(0);
+    expect(readPng(join(dir, 'f.png')).image.width).toBe(32);
+  });
+
   it('--memory-budget: a decode over budget is refused with what it needs, and nothing is written', async () => {
     const lat = join(dir, 'b.latent.safetensors');
     expect(await runEncode([IMG, '--vae', VAE, '-o', lat, '--resize', '32', '--memory-budget', '4GiB'])).toBe(0);
