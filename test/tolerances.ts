@@ -60,7 +60,7 @@ export const TOL = {
    * rounding bound: the difference is the algorithm's (each tile's own GroupNorm statistics and zero
    * padding at its inner edges), the same on any adapter to ~1e-6. Measured on lavapipe, 2026-12-01
    * (docs/models.md, "Tiled consistency decode"): tiles of 8 latent px overlapping by 2: 37.65 dB PSNR
-   * (8-bit) and max |diff| 0.147; tiles of 6 overlapping by 2: 33.75 dB and 0.245. The bounds take the
+   * (8-bit) and max |diff| 0.146; tiles of 6 overlapping by 2: 33.75 dB and 0.245. The bounds take the
    * worse of the two with a margin: 30 dB (2.4x its squared error) and 0.35 (1.4x). Two seeds of the
    * untiled decode differ by 13.2 dB: tiling must move the image at least 15 dB less than a new seed
    * does (measured: 20.6 dB less).
