@@ -24,8 +24,9 @@
 // GroupNorm statistics and the zero padding at its inner edges, where the ramp gives it least weight.
 //
 // Memory: only the UNet runs per tile, so the GPU peak is that of a tileSize·8-pixel decode plus a few
-// full-size 3-channel tensors (x, the blended output, the noise of one step). The state is cut and
-// blended on the CPU (x, z' and the blend are read back once per step and per tile).
+// full-size 3-channel tensors (x, the blended output, the noise of one step). Tiles are cut and
+// blended on the CPU: z' is read back once, c_in·x once per step and each tile's output once (each
+// tile waits for the GPU); the blended output is uploaded for the full-size sampler update.
 
 import type { Tensor } from '../gpu/tensor.js';
 import { scale } from '../kernels/elementwise.js';
