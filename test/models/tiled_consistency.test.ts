@@ -10,7 +10,7 @@ import { centerCrop, fromTensorData, resize, toTensorData } from '../../src/io/i
 import { readPng } from '../../src/io/png.js';
 import { psnr } from '../../src/metrics/psnr.js';
 import { ConsistencyDecoder } from '../../src/models/consistency_decoder.js';
-import { planTiles, rampWeights, tiledConsistencyDecode, tileStarts, type TiledConsistencyOptions } from '../../src/models/tiled_consistency.js';
+import { planTiles, rampWeights, resolveTileOptions, tiledConsistencyDecode, tileStarts, type TiledConsistencyOptions } from '../../src/models/tiled_consistency.js';
 import { TorchGenerator } from '../../src/models/torch_rng.js';
 import { FIXTURES, useGpu } from '../helpers.js';
 import { TOL } from '../tolerances.js';
@@ -148,5 +148,10 @@ describe('tiledConsistencyDecode', () => {
     const threeChannels = gpu().upload(new Float32Array(8 * 8 * 3), [1, 8, 8, 3]);
     await expect(run({}, threeChannels)).rejects.toThrow(/tiled consistency decode: latent \[1,8,8,3\] \(NHWC\) must have 4 channels/);
     for (const t of [z, batch, threeChannels]) t.release();
+    // A UNet that downsamples more than the latent upsampling (16 > 8) cannot be tiled on latent pixels.
+    const deep = { downscale: 8, config: { unet: { block_out_channels: [32, 32, 32, 32, 32] } } } as unknown as ConsistencyDecoder;
+    expect(() => resolveTileOptions(deep, { tileSize: 8 })).toThrow(/this UNet downsamples by 16, more than the latent factor 8/);
+    expect(resolveTileOptions(cd, {})).toEqual({ tileSize: 64, overlap: 16 });
+    expect(resolveTileOptions(cd, { tileSize: 10 })).toEqual({ tileSize: 10, overlap: 2 });
   });
 });
