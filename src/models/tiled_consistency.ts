@@ -184,7 +184,7 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
     const out = gpu.upload(blended, [1, H, W, 3], 'unet_output_blended');
     emit(ctx, `unet_output_blended_${i}`, out);
     const noiseNext = i + 1 < timesteps.length ? cd.uploadNoise(noise[i + 1], shape, i + 1) : undefined;
-    x = cd.samplerStep(x, out, i, timesteps, opts.clamp ?? false, noiseNext);
+    x = cd.samplerStep(x, out, i, timesteps, cd.resolveClamp(opts), noiseNext);
   }
   return x;
 }

@@ -83,6 +83,17 @@ describe('tiledConsistencyDecode', () => {
       expect(await readAndRelease(await tiledConsistencyDecode(cd, z, opts))).toEqual(full); // the default 64-latent tile
       z.release();
     }
+    // A checkpoint whose sampler clamps by default (OpenAI's decoder.pt) clamps in the tiled decode too.
+    const z = encodeImage(64, 64);
+    const clamped = await readAndRelease(cd.decode(z, { seed: 2, steps: 1, clamp: true }));
+    cd.config.default_clamp = true;
+    try {
+      expect(await readAndRelease(await tiledConsistencyDecode(cd, z, { seed: 2, steps: 1 }))).toEqual(clamped);
+    } finally {
+      cd.config.default_clamp = undefined;
+    }
+    expect(await readAndRelease(await tiledConsistencyDecode(cd, z, { seed: 2, steps: 1 }))).not.toEqual(clamped);
+    z.release();
   });
 
   it('the noise is the untiled decode\'s full-size draw at any tile size; each tile\'s input is cut from the full-size state', async () => {
