@@ -12,7 +12,7 @@ import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from 
 import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder } from './models/consistency_decoder.js';
-import { tiledConsistencyDecode, type TiledConsistencyOptions } from './models/tiled_consistency.js';
+import { planTiledConsistencyStep, tiledConsistencyDecode, type TiledConsistencyOptions } from './models/tiled_consistency.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { AutoencoderTiny } from './models/autoencoder_tiny.js';
 
@@ -141,9 +141,10 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
  * With a memory budget on the Gpu, plans `run` on an input of `shape` first and refuses (a
  * MemoryBudgetError saying what it needs and what to change) when it would not fit. Runs nothing.
  */
-function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
+function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'tiled' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
   const advice = {
     consistency: 'To need less: decode in tiles (--tiled), keep the weights 16-bit (an F16 checkpoint, or --weights f16), or decode a smaller image.',
+    tiled: 'To need less: use smaller tiles (--tile-size), keep the weights 16-bit (an F16 checkpoint, or --weights f16).',
     vae: 'To need less: keep the weights 16-bit (an fp16 file, or --weights f16), use the tiled decode (--tiled), or decode a smaller image.',
     taesd: 'To need less: decode a smaller image.',
     encode: 'To need less: keep the weights 16-bit (--weights f16) or encode a smaller image (--resize).',
@@ -166,7 +167,9 @@ export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLaten
   const vae = m.kind === 'vae' ? (m.model as AutoencoderKL) : null;
   const cd = m.model as ConsistencyDecoder;
   const run = (z: Tensor) => (vae ? vae.decode(z) : cd.decode(z, opts));
-  if (!opts.tiled) withinBudget(gpu, `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`, m.kind, [n, h, w, c], run);
+  const what = `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`;
+  if (!opts.tiled) withinBudget(gpu, what, m.kind, [n, h, w, c], run);
+  else if (!vae) withinBudget(gpu, `${what} in tiles`, 'tiled', [n, h, w, c], (z) => planTiledConsistencyStep(cd, z, opts));
   const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
   const y = opts.tiled ? (vae ? await tiledDecode(vae, z) : await tiledConsistencyDecode(cd, z, opts)) : run(z);
   z.release();

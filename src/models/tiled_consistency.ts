@@ -189,3 +189,31 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
   return x;
 }
 
+/**
+ * For a memory plan (Gpu.plan, Gpu.checkBudget), which cannot wait for reads: records the GPU
+ * allocations of the tiled decode's first step, in the same order and sizes, reading nothing back.
+ * Every step allocates the same and every tile is the size of the first, and the first step of two or
+ * more also holds the next noise, so this step's peak is the decode's. Returns the step's x to release.
+ */
+export function planTiledConsistencyStep(cd: ConsistencyDecoder, latent: Tensor, opts: TiledConsistencyOptions = {}): Tensor {
+  const gpu = cd.gpu;
+  const [n, h, w] = cd.checkLatent(latent, 'tiled consistency decode');
+  if (n !== 1) throw new Error(`tiled consistency decode: one latent at a time (got a batch of ${n})`);
+  const { tileSize, overlap } = resolveTileOptions(cd, opts);
+  const timesteps = cd.resolveTimesteps(opts);
+  const f = cd.downscale;
+  const [H, W] = [h * f, w * f];
+  const shape: [number, number, number, number] = [1, 3, H, W];
+  const zeros = new Float32Array(3 * H * W); // stand-in noise and blend: plans record no values
+  cd.prepareLatent(latent, { gpu }).release(); // read back at once in the decode
+  const x = cd.initialSample(cd.uploadNoise(zeros, shape, 0), timesteps[0]);
+  scale(gpu, cd.schedule.cIn[timesteps[0]], x, 'scale_model_input').release(); // read back at once
+  const tile = planTiles(h, w, f, tileSize, overlap)[0];
+  const unetIn = gpu.upload(new Float32Array(tile.h * tile.w * 7), [1, tile.h, tile.w, 7], 'unet_input_tile');
+  const out = cd.denoise({ gpu }, unetIn, timesteps[0], 0);
+  unetIn.release();
+  out.release(); // read back at once
+  const blended = gpu.upload(zeros, [1, H, W, 3], 'unet_output_blended');
+  const noiseNext = timesteps.length > 1 ? cd.uploadNoise(zeros, shape, 1) : undefined;
+  return cd.samplerStep(x, blended, 0, timesteps, cd.resolveClamp(opts), noiseNext);
+}

@@ -78,6 +78,10 @@ describe('sdvae encode / decode', () => {
     await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tiled', '--tile-size', '2.5'])).rejects.toThrow(/--tile-size: expected an integer from 1/);
     await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tile-size', '4'])).rejects.toThrow(/apply to --consistency DIR --tiled only/);
     expect(existsSync(join(dir, 'bad.png'))).toBe(false);
+    // With a memory budget, the tiled decode is planned first (one tile's UNet plus the full-size state).
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tiled', '--tile-size', '4', '--memory-budget', '1MiB'])).rejects.toThrow(/in tiles needs \d+ MiB of GPU memory .* To need less: use smaller tiles \(--tile-size\)/);
+    expect(existsSync(join(dir, 'bad.png'))).toBe(false);
+    expect(await runDecode([lat, '--consistency', CONS, '-o', join(dir, 'budget.png'), '--tiled', '--tile-size', '4', '--memory-budget', '4GiB'])).toBe(0);
   });
 
   it('bad input: clear errors, nothing overwritten', async () => {

@@ -10,7 +10,8 @@ import { centerCrop, fromTensorData, resize, toTensorData } from '../../src/io/i
 import { readPng } from '../../src/io/png.js';
 import { psnr } from '../../src/metrics/psnr.js';
 import { ConsistencyDecoder } from '../../src/models/consistency_decoder.js';
-import { planTiles, rampWeights, resolveTileOptions, tiledConsistencyDecode, tileStarts, type TiledConsistencyOptions } from '../../src/models/tiled_consistency.js';
+import { winogradPolicy } from '../../src/kernels/winograd.weights.js';
+import { planTiledConsistencyStep, planTiles, rampWeights, resolveTileOptions, tiledConsistencyDecode, tileStarts, type TiledConsistencyOptions } from '../../src/models/tiled_consistency.js';
 import { TorchGenerator } from '../../src/models/torch_rng.js';
 import { FIXTURES, useGpu } from '../helpers.js';
 import { TOL } from '../tolerances.js';
@@ -139,6 +140,29 @@ describe('tiledConsistencyDecode', () => {
     const blended = await readAndRelease(await tiledConsistencyDecode(cd, z, { seed: 0, tileSize: 8, overlap: 2 }));
     expect(psnr(image(full), image(blended))).toBeGreaterThan(psnr(image(full), image(butted)) + 3);
     z.release();
+  });
+
+  it('a memory plan of one step (planTiledConsistencyStep) is what the whole tiled decode holds', async () => {
+    const saved = { ...winogradPolicy };
+    winogradPolicy.cache = 'none'; // every Winograd U transient: plans and runs hold the same
+    const g = gpu();
+    const z = encodeImage(96, 64);
+    const peaks: number[] = [];
+    try {
+      for (const opts of [{ tileSize: 6, overlap: 2 }, { tileSize: 64 }, { tileSize: 4, overlap: 1, steps: 3, clamp: true }] as TiledConsistencyOptions[]) {
+        g.pool.trim();
+        const planned = g.plan(() => planTiledConsistencyStep(cd, z, opts).release());
+        g.pool.resetPeak();
+        (await tiledConsistencyDecode(cd, z, { ...opts, seed: 0 })).release();
+        expect(planned.peakBytes, JSON.stringify(opts)).toBe(g.pool.getStats().peakAllocatedBytes);
+        peaks.push(planned.peakBytes);
+      }
+      expect(peaks[2]).toBeLessThan(peaks[0]); // smaller tiles, less memory
+      expect(peaks[0]).toBeLessThan(peaks[1]); // the one 96x64 tile: the untiled decode's memory
+    } finally {
+      Object.assign(winogradPolicy, saved);
+      z.release();
+    }
   });
 
   it('bad options get clear errors naming the option', async () => {
