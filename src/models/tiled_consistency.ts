@@ -173,8 +173,7 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
       const tile = tiles[k];
       const unetIn = gpu.upload(cutTileInput(xIn, z, W, tile), [1, tile.h, tile.w, 7], 'unet_input_tile');
       emit(ctx, `tiles.${k}.unet_input_${i}`, unetIn);
-      const out = cd.denoise(tileCtx, unetIn, t, i); // [1, th, tw, 3]
-      unetIn.release();
+      const out = cd.denoise(tileCtx, unetIn, t, i); // [1, th, tw, 3]; releases unetIn
       emit(ctx, `tiles.${k}.unet_output_${i}`, out);
       accumulate(acc, wsum, await out.read(), W, tile);
       out.release();
@@ -210,8 +209,7 @@ export function planTiledConsistencyStep(cd: ConsistencyDecoder, latent: Tensor,
   scale(gpu, cd.schedule.cIn[timesteps[0]], x, 'scale_model_input').release(); // read back at once
   const tile = planTiles(h, w, f, tileSize, overlap)[0];
   const unetIn = gpu.upload(new Float32Array(tile.h * tile.w * 7), [1, tile.h, tile.w, 7], 'unet_input_tile');
-  const out = cd.denoise({ gpu }, unetIn, timesteps[0], 0);
-  unetIn.release();
+  const out = cd.denoise({ gpu }, unetIn, timesteps[0], 0); // releases unetIn
   out.release(); // read back at once
   const blended = gpu.upload(zeros, [1, H, W, 3], 'unet_output_blended');
   const noiseNext = timesteps.length > 1 ? cd.uploadNoise(zeros, shape, 1) : undefined;
