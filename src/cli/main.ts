@@ -10,6 +10,7 @@ import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
 import { runInspect } from './inspect.js';
 import { runMetrics } from './metrics.js';
+import { runTune } from './tune.js';
 import { runWeights } from './weights.js';
 
 const USAGE = `sdvae <command> [options]
@@ -36,6 +37,8 @@ Commands:
                                  per-module table: path, shape, params, FLOPs, GPU time, activation stats
   metrics ORIGINAL.png DECODED.png [--json]
                                  PSNR and SSIM (RGB and luma) of a decoded image
+  tune (--model DIR | --manifest FILE.json) [--size N] [--full]
+                                 time the conv variants for the model's shapes on this adapter; fills the tuning cache
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
         [--max-binding-bytes N]  plan with a storage-binding limit of N bytes (forces banding)
         [--json]                 one JSON object on stdout instead of the table
@@ -50,6 +53,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   decode: runDecode,
   metrics: runMetrics,
   inspect: runInspect,
+  tune: runTune,
   weights: (argv) => runWeights(argv),
 };
 

@@ -51,14 +51,16 @@ function random(n: number, seed: number, scale: number): Float32Array {
 }
 
 /** Every applicable variant's time for one class, and the fastest. */
-export async function measureConv(gpu: Gpu, s: ConvShape, timer: ConvTimer = defaultTimer(gpu), winograd = true): Promise<TuneRecord> {
+export async function measureConv(gpu: Gpu, s: ConvShape, timer: ConvTimer = defaultTimer(gpu), winograd = true, only?: readonly ConvVariant[]): Promise<TuneRecord> {
   if (gpu.dryRun) throw new Error(`tune ${convShapeKey(s)}: a dry-run Gpu cannot measure`);
   const { h, w } = measuredSize(s);
   const k = Conv2dWeight.fromTorch(gpu, random(s.cout * s.cin * s.kh * s.kw, 7, 1 / Math.sqrt(s.cin * s.kh * s.kw)), [s.cout, s.cin, s.kh, s.kw], random(s.cout, 11, 0.1), 'tune');
   const x = gpu.upload(random(h * w * s.cin, 3, 1), [1, h, w, s.cin], 'tune.x');
   const ms: TuneRecord['ms'] = {};
   try {
-    for (const variant of applicableConvVariants(gpu, s, winograd)) {
+    const candidates = applicableConvVariants(gpu, s, winograd).filter((v) => !only || only.includes(v));
+    if (candidates.length === 0) throw new Error(`tune ${convShapeKey(s)}: none of the variants ${only?.join(', ')} applies here`);
+    for (const variant of candidates) {
       const run = () => conv2d(gpu, x, k, { stride: s.stride, padding: s.pad as [number, number, number, number], variant }, `tune.${variant}`).release();
       run(); // warm-up
       await gpu.sync();
@@ -82,14 +84,14 @@ export interface TuneRow {
 
 /**
  * Measures the classes in `shapes` (each once, by key) that have no stored or shipped result, or all of
- * them with `full`, remembers the winners (and saves them to `tuning.store`), and returns one row per class.
+ * them with `full` (timing only `variants` where given), remembers the winners (and saves them to `tuning.store`), and returns one row per class.
  */
-export async function tuneConvShapes(gpu: Gpu, shapes: ConvShape[], opts: { full?: boolean; timer?: ConvTimer; winograd?: boolean; onRow?: (row: TuneRow) => void } = {}): Promise<TuneRow[]> {
+export async function tuneConvShapes(gpu: Gpu, shapes: ConvShape[], opts: { full?: boolean; timer?: ConvTimer; winograd?: boolean; variants?: readonly ConvVariant[]; onRow?: (row: TuneRow) => void } = {}): Promise<TuneRow[]> {
   const byKey = new Map(shapes.map((s) => [convShapeKey(s), s]));
   const rows: TuneRow[] = [];
   for (const shape of byKey.values()) {
     const found = opts.full ? undefined : lookupConv(gpu, shape);
-    const row = found ? { shape, record: found.record, from: found.from } : { shape, record: await measureConv(gpu, shape, opts.timer, opts.winograd), from: 'measured' };
+    const row = found ? { shape, record: found.record, from: found.from } : { shape, record: await measureConv(gpu, shape, opts.timer, opts.winograd, opts.variants), from: 'measured' };
     if (!found) rememberConv(gpu, [row]);
     rows.push(row);
     opts.onRow?.(row);
