@@ -8,6 +8,7 @@ import { readLatentFile } from '../io/latents.js';
 import { writePng } from '../io/png.js';
 import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd, resolveTaesdPath } from '../pipeline.js';
 import { parseByteCount } from './check.js';
+import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
 import { clampOption, parseIntArg, progress, UsageError } from './common.js';
 import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, decodeFolder } from './collection.js';
@@ -30,6 +31,7 @@ sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DI
                          tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
                          for memory: the plain decode is exact at any size that fits
   --max-binding-bytes N  plan GPU work with this storage-binding limit
+${TUNE_OPTION_HELP}
   --force                overwrite OUT if it exists
 
 ${COLLECTION_HELP}`;
@@ -51,6 +53,7 @@ export async function runDecode(argv: string[]): Promise<number> {
       'no-clamp': { type: 'boolean' },
       tiled: { type: 'boolean', default: false },
       'max-binding-bytes': { type: 'string' },
+      tune: { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
       report: { type: 'boolean', default: false },
@@ -58,6 +61,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     },
   });
   if (values.help) return console.log(DECODE_HELP), 0;
+  const tune = applyTuneOption(values.tune);
   if (!positionals.length) throw new UsageError(`decode: no latent file given\n\n${DECODE_HELP}`);
   const folder = isCollection(positionals);
   if (!folder && (values.batch !== undefined || values.report)) throw new UsageError('decode: --batch and --report apply to folders of latents');
@@ -78,6 +82,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     try {
       const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency');
       const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, { steps, seed, clamp: values.clamp });
+      await tuneMissing(gpu, tune);
       m.model.release();
       return code;
     } finally {
@@ -116,6 +121,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     });
     writePng(values.output, image, { force: values.force });
     progress(`wrote ${values.output} (${image.width}x${image.height}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    await tuneMissing(gpu, tune);
     m.model.release();
     return 0;
   } finally {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { convPolicy, type ConvVariant } from '../kernels/conv2d.js';
-import { convShapeKey, seenConvShapes, tuning, type ConvShape, type TuneMode } from '../gpu/tune.js';
+import { convShapeKey, missingConvShapes, seenConvShapes, tuning, type ConvShape, type TuneMode } from '../gpu/tune.js';
 import { fileTuneStore, defaultTuneFilePath } from '../gpu/tune_file.js';
 import { tuneConvShapes, type TuneRow } from '../gpu/tune_measure.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../models/autoencoder_kl.js';
@@ -128,4 +128,26 @@ export async function modelConvShapes(path: string, size: number, isManifest: bo
     tuning.store = savedStore;
     dry.destroy();
   }
+}
+
+export const TUNE_OPTION_HELP = `  --tune off|cached|full conv kernel choice: off (default) the built-in rule; cached: measured winners
+                         from the tuning cache or the shipped table, else the rule; full: also measure
+                         (after this run) the shapes it had no winner for, for the next runs`;
+
+/** `--tune MODE` of decode/encode: sets convPolicy.tune and, unless off, the user's cache file as the store. */
+export function applyTuneOption(v: string | undefined): TuneMode {
+  const mode = (v ?? 'off') as TuneMode;
+  if (!['off', 'cached', 'full'].includes(mode)) throw new UsageError(`--tune: expected off, cached or full, got "${v}"`);
+  convPolicy.tune = mode;
+  if (mode !== 'off') tuning.store = fileTuneStore();
+  return mode;
+}
+
+/** With --tune full: measures the classes the run found no winner for and saves them (progress on stderr). */
+export async function tuneMissing(gpu: Gpu, mode: TuneMode): Promise<void> {
+  if (mode !== 'full') return;
+  const missing = missingConvShapes(gpu);
+  if (!missing.length) return;
+  progress(`tune: measuring ${missing.length} conv shape classes for the next runs (${tuning.store?.where})`);
+  await tuneConvShapes(gpu, missing, { onRow: (r) => progress(`  ${convShapeKey(r.shape)}: ${r.record.variant}`) });
 }
