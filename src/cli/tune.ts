@@ -24,7 +24,7 @@ Plans one forward pass of the model on an N x N image (default 256: encode, then
 nothing is computed), collects the conv shapes it uses and times every conv2d variant that applies on
 this adapter for the shapes the cache has no result for (--full: all of them), once each after a
 warm-up. Writes the winners to the cache (default ${defaultTuneFilePath()}, or $XDG_CACHE_HOME/sdvae-webgpu/
-tune.json) and prints shape, each variant's time in ms, and the winner. --manifest takes an architecture
+tune.json; $SDVAE_TUNE_FILE overrides) and prints shape, each variant's time in ms, and the winner. --manifest takes an architecture
 manifest (config and parameter shapes, as in test/fixtures/reference/manifests) instead of weights.
 --variants tiled,subgroup,winograd,winograd4 times only those (a variant known to be far slower on an
 adapter can be left out to save time). Decode and encode use the cache with --tune cached (or --tune full, which also tunes what is missing).`;

@@ -1,5 +1,6 @@
 // The tuner's store in Node: one JSON file in the user's cache folder,
-// $XDG_CACHE_HOME/sdvae-webgpu/tune.json (default ~/.cache/sdvae-webgpu/tune.json), shared by every
+// $XDG_CACHE_HOME/sdvae-webgpu/tune.json (default ~/.cache/sdvae-webgpu/tune.json; $SDVAE_TUNE_FILE
+// names another file, without moving the rest of the cache folder, e.g. Mesa's shader cache), shared by every
 // adapter (results are keyed inside it by adapter info and library version; gpu/tune.ts). Written to
 // a temporary file in the same folder and renamed, so a crash mid-write never leaves half a file.
 
@@ -9,6 +10,7 @@ import { dirname, join } from 'node:path';
 import type { TuneStore } from './tune.js';
 
 export function defaultTuneFilePath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SDVAE_TUNE_FILE) return env.SDVAE_TUNE_FILE;
   const base = env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return join(base, 'sdvae-webgpu', 'tune.json');
 }

@@ -227,6 +227,7 @@ describe('tune stores', () => {
   it('the file store lives in XDG_CACHE_HOME or ~/.cache and reads nothing when absent', () => {
     expect(defaultTuneFilePath({ XDG_CACHE_HOME: '/x/cache' })).toBe('/x/cache/sdvae-webgpu/tune.json');
     expect(defaultTuneFilePath({})).toMatch(/\.cache\/sdvae-webgpu\/tune\.json$/);
+    expect(defaultTuneFilePath({ XDG_CACHE_HOME: '/x/cache', SDVAE_TUNE_FILE: '/y/t.json' })).toBe('/y/t.json');
     const dir = mkdtempSync(join(tmpdir(), 'sdvae-tune-'));
     try {
       const store = fileTuneStore(join(dir, 'sub', 'tune.json'));
