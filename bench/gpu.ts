@@ -22,7 +22,7 @@ import { runModelCases } from '../src/check/model_case.js';
 import { loadRunner } from '../src/cli/models.js';
 import { convPolicy } from '../src/kernels/conv2d.js';
 import { convShapeKey, lookupConv, missingConvShapes, seenConvShapes, tuning, type TuneMode } from '../src/gpu/tune.js';
-import { fileTuneStore } from '../src/gpu/tune_file.js';
+import { fileTuneStore } from '../src/io/tune_file.js';
 import { tuneConvShapes } from '../src/gpu/tune_measure.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';

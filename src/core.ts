@@ -18,6 +18,8 @@ export { TorchGenerator } from './models/torch_rng.js';
 export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
+export { tuning, localStorageStore, memoryStore, lookupConv, seenConvShapes, missingConvShapes, convShapeKey, adapterKey, resetTuning, type TuneMode, type TuneStore, type TuneRecord, type ConvShape, type ShippedTable } from './gpu/tune.js';
+export { tuneConvShapes, measureConv, type ConvTimer, type TuneRow } from './gpu/tune_measure.js';
 
 export { toTensorData, fromTensorData, centerCrop, resize, type RgbImage } from './io/image.js';
 export { psnr } from './metrics/psnr.js';

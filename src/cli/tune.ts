@@ -9,7 +9,7 @@ import { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { convPolicy, type ConvVariant } from '../kernels/conv2d.js';
 import { convShapeKey, missingConvShapes, seenConvShapes, tuning, type ConvShape, type TuneMode } from '../gpu/tune.js';
-import { fileTuneStore, defaultTuneFilePath } from '../gpu/tune_file.js';
+import { fileTuneStore, defaultTuneFilePath } from '../io/tune_file.js';
 import { tuneConvShapes, type TuneRow } from '../gpu/tune_measure.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../models/consistency_decoder.js';

@@ -6,7 +6,7 @@
 // padding, output pixels rounded up to a power of two); for each class the variants that apply on the
 // adapter are timed once after a warm-up (gpu/tune_measure.ts) and the winner is remembered:
 //
-//   - in a store (TuneStore: a JSON file in the user's cache folder in Node, gpu/tune_file.ts;
+//   - in a store (TuneStore: a JSON file in the user's cache folder in Node, io/tune_file.ts;
 //     localStorage in a browser, `localStorageStore` below), keyed by the adapter's info (vendor,
 //     architecture, device, description: the driver) and the library version, so a new driver or a
 //     new release measures again;

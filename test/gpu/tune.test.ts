@@ -1,4 +1,4 @@
-// The conv autotuner (src/gpu/tune.ts, tune_measure.ts, tune_file.ts): it measures every applicable
+// The conv autotuner (src/gpu/tune.ts, tune_measure.ts, src/io/tune_file.ts): it measures every applicable
 // variant once and caches the winner under the adapter's info and the library version; a corrupt cache
 // is reported and ignored; 'cached' uses a shipped table without timing anything; 'off' never consults
 // the tuner; a tuned choice computes the same conv as the rule (a reference case at its tolerance);
@@ -16,7 +16,7 @@ import {
   readTuneFile, rememberConv, resetTuning, seenConvShapes, tunedConvVariant, tuning, type ConvShape, type ShippedTable, type TuneStore,
 } from '../../src/gpu/tune.js';
 import { measureConv, measuredSize, tuneConvShapes, type ConvTimer } from '../../src/gpu/tune_measure.js';
-import { defaultTuneFilePath, fileTuneStore } from '../../src/gpu/tune_file.js';
+import { defaultTuneFilePath, fileTuneStore } from '../../src/io/tune_file.js';
 import { lavapipeTable } from '../../src/gpu/tune_lavapipe.js';
 import { kernelIndex, loadCase, useGpu } from '../helpers.js';
 

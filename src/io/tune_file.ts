@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { TuneStore } from './tune.js';
+import type { TuneStore } from '../gpu/tune.js';
 
 export function defaultTuneFilePath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SDVAE_TUNE_FILE) return env.SDVAE_TUNE_FILE;
