@@ -6,6 +6,8 @@
 // seconds. Weights come as F32 or F16 checkpoints (zeros of the real shapes), kept as stored.
 // Columns: weights (as stored), cached Winograd U, the peak of live bytes (weights + U + activations +
 // scratch + transient U), and what the pool held at its peak (live + idle buffers not yet reused).
+// Rows marked "f16 activations" plan the same runs with activations stored as f16 (2 bytes each:
+// models/activations.ts; forced for the SD VAE, whose config says force_upcast: true).
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,6 +79,14 @@ export async function planMemory(runSizes: number[]): Promise<{ adapter: string;
           x.release();
         });
       }
+      if (dtype === 'F16')
+        for (const s of runSizes)
+          fresh(make, (vae, weights) => {
+            vae.setActivations('f16', { force: true });
+            const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+            plan(`SD VAE decode -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => vae.decode(z).release());
+            z.release();
+          });
     }
     for (const dtype of ['F32', 'F16'] as const) {
       const { config } = zeroLoader('consistency-decoder.json', dtype);
@@ -89,6 +99,15 @@ export async function planMemory(runSizes: number[]): Promise<{ adapter: string;
           z.release();
         });
       }
+      if (dtype === 'F16')
+        for (const s of runSizes)
+          fresh(make, (cd, weights) => {
+            cd.setActivations('f16');
+            const z = gpu.empty([1, s / 8, s / 8, 4], 'latent');
+            const noise = [new Float32Array(3 * s * s), new Float32Array(3 * s * s)];
+            plan(`consistency decode (2 steps) -> ${s}x${s}, ${dtype} weights, f16 activations`, weights, () => cd.decode(z, { noise }).release());
+            z.release();
+          });
     }
   } finally {
     gpu.destroy();

@@ -1,4 +1,4 @@
-// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128]
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16]
 //
 // Whole models at their real size, with random weights of the real shapes (from the reference
 // manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
@@ -15,6 +15,7 @@ import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
 import { f32Entry, ParamLoader } from '../src/models/params.js';
+import type { WeightStorage } from '../src/kernels/weight_format.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
@@ -25,6 +26,8 @@ const only = arg('only');
 const runs = Number(arg('runs') ?? 3);
 const vaeSize = Number(arg('vae-size') ?? 256);
 const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
+/** 'f16': the random f32 weights stored as f16 (what an F16 checkpoint gives, at its speed). */
+const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
 
 interface Manifest {
   config: Record<string, unknown>;
@@ -50,6 +53,7 @@ function randomLoader(file: string): { p: ParamLoader; config: Record<string, un
     },
     shapes.keys(),
     file,
+    { storage },
   );
   return { p, config: m.config };
 }
@@ -96,7 +100,7 @@ try {
 } catch {
   /* not Debian */
 }
-console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up`);
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}`);
 const results: Measured[] = [];
 const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 4 }, (_, i) => Math.sin(i * 0.7) * 4), [1, h, w, 4], 'latent');
 const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');

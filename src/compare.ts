@@ -1,7 +1,8 @@
 // The classic decoder comparison: an original, its SD VAE decode and its consistency decode, side by
 // side, with a zoomed crop where the decoders differ most, and the numbers (PSNR, SSIM, time, storage).
+// No Node imports: the page builds the same figure (a PNG's byte count, which needs an encoder, is
+// io/png.ts pngBytes in Node).
 
-import { PNG } from 'pngjs';
 import { createImage, crop, paste, sideBySide, upscaleNearest, type RgbImage } from './io/image.js';
 import { psnr } from './metrics/psnr.js';
 import { ssimLuma, ssimRgb } from './metrics/ssim.js';
@@ -81,13 +82,6 @@ export function comparisonFigure(original: RgbImage, decoded: DecoderResult[], z
   paste(fig, top, 0, 0);
   paste(fig, bottom, 0, top.height + gap);
   return fig;
-}
-
-/** Bytes of the image as a PNG (what "the image file" costs, to compare with the latent). */
-export function pngBytes(img: RgbImage): number {
-  const png = new PNG({ width: img.width, height: img.height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
-  png.data = Buffer.from(img.data);
-  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false }).length;
 }
 
 /** The terminal table. */

@@ -15,5 +15,6 @@ export { vaeRunner } from './check/vae_runner.js';
 export { consistencyRunner } from './check/consistency_runner.js';
 
 export { loadModel, encodeImage, decodeLatent, prepareImage, latentMeta, type LoadedModel, type PrepareOptions, type EncodeOptions } from './pipeline.js';
-export { loadTaesd, decodeLatentTaesd, resolveTaesdPath, type LoadedTaesd } from './pipeline.js';
+export { loadTaesd, decodeLatentTaesd, type LoadedTaesd } from './pipeline.js';
+export { resolveTaesdPath } from './io/taesd_path.js';
 export { taesdRunner } from './check/taesd_runner.js';

@@ -59,9 +59,10 @@ function stats(data: Float32Array): { mean: number; std: number; min: number; ma
 /**
  * Runs the model once with every tap on and profiling (when available): the SD VAE encodes `image`
  * and decodes its mean; the consistency decoder encodes it and runs one UNet step (t = 1008).
- * `paramCounts` maps checkpoint tensor names to their element counts.
+ * `paramCounts` maps checkpoint tensor names to their element counts. `onActivation`, when given,
+ * receives each module's output as read back (NHWC, with its NHWC shape), e.g. to draw it.
  */
-export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, paramCounts: Map<string, number>): Promise<ModuleRow[]> {
+export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, paramCounts: Map<string, number>, onActivation?: (path: string, data: Float32Array, nhwcShape: readonly number[]) => void): Promise<ModuleRow[]> {
   const taps = new Map<string, Tensor>();
   const ctx = { gpu, taps };
   gpu.opLog = [];
@@ -85,6 +86,7 @@ export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, pa
   const rows: ModuleRow[] = [];
   for (const [path, t] of taps) {
     const data = await t.read();
+    onActivation?.(path, data, t.shape);
     const shape = t.shape.length === 4 ? [t.shape[0], t.shape[3], t.shape[1], t.shape[2]] : [...t.shape];
     t.release();
     let params = 0;

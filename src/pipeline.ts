@@ -1,19 +1,19 @@
 // The main job, as functions the CLI and the examples share: load a model, turn a PNG into a stored
-// latent, and a stored latent into a PNG, with either decoder. Node only (files).
+// latent, and a stored latent into a PNG, with either decoder. No Node imports (`loadModel` reaches the
+// file loaders through the models' dynamic imports), so the page uses the same encode and decode.
 //
 //   PNG -> RgbImage -> (crop, resize) -> [1,H,W,3] in [-1,1] -> encode -> mean (or sample) × scaling_factor
 //   latent file -> ÷ scaling_factor -> decode (SD VAE decoder, or consistency decoder) -> [-1,1] -> PNG
 
+import type { LoadOptions } from './models/params.js';
 import type { Gpu } from './gpu/gpu.js';
-import { nchwToNhwc, nhwcToNchw } from './gpu/tensor.js';
+import { nchwToNhwc, nhwcToNchw, type Tensor } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
-import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents.js';
+import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { AutoencoderTiny } from './models/autoencoder_tiny.js';
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
 
 export type AnyModel = AutoencoderKL | ConsistencyDecoder;
 
@@ -25,10 +25,29 @@ export interface LoadedModel {
   latentSpace: string;
 }
 
-export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency'): Promise<LoadedModel> {
-  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path) : await ConsistencyDecoder.load(gpu, path);
+/** Loading options and how activations are stored (f16 needs shader-f16; `forceF16` overrides force_upcast). */
+export interface ModelOptions extends LoadOptions {
+  activations?: 'f32' | 'f16';
+  forceF16?: boolean;
+}
+
+export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: ModelOptions = {}): Promise<LoadedModel> {
+  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts) : await ConsistencyDecoder.load(gpu, path, opts);
+  if (opts.activations) {
+    try {
+      model.setActivations(opts.activations, { force: opts.forceF16 });
+    } catch (e) {
+      model.release();
+      throw e;
+    }
+  }
   const channels = kind === 'vae' ? (model as AutoencoderKL).config.latent_channels : (model as ConsistencyDecoder).config.latent_channels;
-  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${basename(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+  return { kind, model, name: `${kind === 'vae' ? 'AutoencoderKL' : 'ConsistencyDecoderVAE'}:${baseName(path)}`, latentSpace: latentSpaceId(channels, model.downscale, model.scalingFactor) };
+}
+
+/** The last part of a path (node:path's basename, without importing Node: this file runs in pages too). */
+function baseName(path: string): string {
+  return path.replace(/[\\/]+$/, '').split(/[\\/]/).pop() ?? path;
 }
 
 /**
@@ -43,17 +62,10 @@ export interface LoadedTaesd {
   latentSpace: string;
 }
 
-/** The hub id `madebyollin/taesd` stands for the folder `sdvae weights fetch taesd` fills. */
-export function resolveTaesdPath(arg: string, weightsDir = 'weights'): string {
-  if (arg !== 'madebyollin/taesd' || existsSync(arg)) return arg;
-  const dir = join(weightsDir, 'taesd');
-  if (!existsSync(dir)) throw new Error(`--taesd ${arg}: ${dir} does not exist; download it with 'sdvae weights fetch taesd' (or give the folder)`);
-  return dir;
-}
-
-export async function loadTaesd(gpu: Gpu, path: string): Promise<LoadedTaesd> {
-  const model = await AutoencoderTiny.load(gpu, path);
-  return { kind: 'taesd', model, name: `AutoencoderTiny:${basename(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
+export async function loadTaesd(gpu: Gpu, path: string, opts: ModelOptions = {}): Promise<LoadedTaesd> {
+  if (opts.activations === 'f16') throw new Error(`${path}: AutoencoderTiny (TAESD) has no f16 activation path; it runs in f32`);
+  const model = await AutoencoderTiny.load(gpu, path, opts);
+  return { kind: 'taesd', model, name: `AutoencoderTiny:${baseName(path)}`, latentSpace: latentSpaceId(model.config.latent_channels, model.downscale, model.sdScalingFactor) };
 }
 
 /** stored (scaled) latent -> image with TAESD: no unscaling, TAESD reads the SD latent × 0.18215. */
@@ -64,6 +76,7 @@ export async function decodeLatentTaesd(gpu: Gpu, m: LoadedTaesd, latent: Stored
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   // Stored with another scaling factor (only possible without a latent_space entry): rescale to TAESD's.
   const s = latent.meta.scalingFactor === m.model.sdScalingFactor ? null : m.model.sdScalingFactor / latent.meta.scalingFactor;
+  withinBudget(gpu, `decoding ${path} with ${m.name}`, 'taesd', [n, h, w, c], (x) => m.model.decode(x));
   const z = gpu.upload(nchwToNhwc(s === null ? latent.data : latent.data.map((v) => v * s), latent.shape), [n, h, w, c], 'latent');
   const y = m.model.decode(z);
   z.release();
@@ -105,6 +118,7 @@ export interface EncodeOptions {
 
 /** image -> scaled latent [1, C, h, w] (NCHW, as stored). */
 export async function encodeImage(gpu: Gpu, m: LoadedModel, image: RgbImage, opts: EncodeOptions = {}): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
+  withinBudget(gpu, `encoding a ${image.width}x${image.height} image with ${m.name}`, 'encode', [1, image.height, image.width, 3], (x) => m.model.encode(x));
   const x = gpu.upload(toTensorData(image), [1, image.height, image.width, 3], 'image');
   const dist = m.model.encode(x);
   x.release();
@@ -122,6 +136,25 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
   return { model: m.name, latentSpace: m.latentSpace, scalingFactor: m.model.scalingFactor, ...extra };
 }
 
+/**
+ * With a memory budget on the Gpu, plans `run` on an input of `shape` first and refuses (a
+ * MemoryBudgetError saying what it needs and what to change) when it would not fit. Runs nothing.
+ */
+function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
+  const advice = {
+    consistency: 'To need less: decode in tiles (--tiled), keep the weights 16-bit (an F16 checkpoint, or --weights f16), or decode a smaller image.',
+    vae: 'To need less: keep the weights 16-bit (an fp16 file, or --weights f16), use the tiled decode (--tiled), or decode a smaller image.',
+    taesd: 'To need less: decode a smaller image.',
+    encode: 'To need less: keep the weights 16-bit (--weights f16) or encode a smaller image (--resize).',
+  }[kind];
+  gpu.checkBudget(what, advice, () => {
+    const x = gpu.empty(shape, 'planned input');
+    const y = run(x);
+    x.release();
+    y.release();
+  });
+}
+
 /** stored (scaled) latent -> image, with the model's decoder. */
 export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> & { tiled?: boolean } = {}): Promise<RgbImage> {
   checkCompatible(latent, path, m.latentSpace, m.name);
@@ -129,9 +162,11 @@ export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLaten
   const [n, c, h, w] = latent.shape;
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   const unscaled = latent.data.map((v) => v / latent.meta.scalingFactor);
-  const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
   const vae = m.kind === 'vae' ? (m.model as AutoencoderKL) : null;
-  const y = vae ? (opts.tiled ? await tiledDecode(vae, z) : vae.decode(z)) : (m.model as ConsistencyDecoder).decode(z, opts);
+  const run = (z: Tensor) => (vae ? vae.decode(z) : (m.model as ConsistencyDecoder).decode(z, opts));
+  if (!opts.tiled) withinBudget(gpu, `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`, m.kind, [n, h, w, c], run);
+  const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
+  const y = vae && opts.tiled ? await tiledDecode(vae, z) : run(z);
   z.release();
   const data = await y.read();
   const [, H, W] = y.shape;

@@ -18,8 +18,37 @@ export const TOL = {
    * doubles the per-element error the study assumes. Measured GPU/study ratios on lavapipe: 0.9-1.9.
    */
   u16Study: 2.5,
+  /**
+   * f16 activations, one kernel (test/kernels/f16_activations.test.ts): an f16 kernel's output may
+   * differ from its f32 variant's on the same (f16-representable) inputs by this many half-ulps of
+   * f16 (2^-11 relative, + 2^-24 absolute for subnormals): 1 for round-to-nearest, 2 because WGSL
+   * lets an f32 -> f16 conversion round to either neighbour.
+   */
+  f16Store: 2,
+  /**
+   * f16 activations, whole models (test/models/f16_activations.test.ts): every output and tap of both
+   * tiny io files within f16Model · 2^-11 · max|reference| of the reference. From the rounding study
+   * (`npm run bench:f16-study`, src/check/f16_study.ts: a run with f16 activations is every stored
+   * activation rounded to f16, each kernel checked to round once): the largest amplification
+   * max|err| / (2^-11 · max|ref|) measured on lavapipe is 3.95 for tiny-vae (decoder.up_blocks.1) and
+   * 4.11 for tiny-consistency (the 1-step OpenAI image); typical outputs 2.5-3.7. Tolerance = 2 (WGSL
+   * may round f32 -> f16 to either neighbour: up to twice the per-store error of round-to-nearest)
+   * x 2 (other inputs and adapters) x 4.11 (the largest measured amplification) = 16.4, rounded to 16.
+   * The reference's own f32 error (1e-6..1e-4, README) is 100x below these, so it is not added.
+   */
+  f16Model: 16,
   /** nearest upsample, concat: pure copies. */
   exact: 0,
+  /**
+   * The same model run on two adapters (the page in Chromium vs the CLI on lavapipe): the kernels differ
+   * (tiled direct convs there, Winograd and subgroup GEMMs here), each within vaeOutput/consistency of
+   * diffusers, so outputs in [-1, 1] differ by < 3e-4, i.e. < 0.04 of an 8-bit level: rounding to 8 bits
+   * can flip a pixel by 1 level, never more; PSNR then moves by far less than 0.05 dB.
+   */
+  crossAdapterPixelLevels: 1,
+  crossAdapterPsnrDb: 0.05,
+  /** Latents (scaled by 0.18215, stored fp32) from two adapters: 2 x vaeOutput. */
+  crossAdapterLatent: 2e-4,
   /**
    * tanh(x/3)*3 (TAESD's latent clamp) vs float64 Math.tanh: outputs in (-3, 3), so a few float32 ulps
    * of 3 (2.4e-7 each) from exp and the (1 - e) / (1 + e) form: 2e-6. ReLU and x*s+t are exact.

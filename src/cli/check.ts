@@ -1,6 +1,8 @@
 // sdvae check: runs reference case files. A kernel case file (metadata `op`) runs one op; results are
 // one line per case: name, max abs error, tolerance, PASS/FAIL. Exit status 1 on any failure.
 
+import { GPU_OPTIONS, gpuOptions, loadOptions } from './common.js';
+import type { ModelOptions } from '../pipeline.js';
 import { parseArgs } from 'node:util';
 import { runKernelCase, type KernelCaseResult } from '../check/kernel_case.js';
 import { Gpu } from '../gpu/gpu.js';
@@ -9,7 +11,7 @@ import { firstDivergence, runModelCases, type TensorCheck } from '../check/model
 import { loadRunner } from './models.js';
 
 export const CHECK_HELP = `sdvae check CASE.safetensors... [--max-binding-bytes N] [--json]
-sdvae check --model PATH IO.safetensors... [--encoder PATH] [--max-binding-bytes N] [--json]
+sdvae check --model PATH IO.safetensors... [--encoder PATH] [--weights as-stored|f16|f32] [--max-binding-bytes N] [--json]
 
 Kernel case files: reads each file's op and params from its metadata, runs our kernels on its inputs,
 and compares with its 'expected' tensor at the file's 'atol'.
@@ -20,19 +22,12 @@ diverging module is named. --encoder PATH: the model whose encoder runs the enco
 consistency decoder that has none (decoder.pt).
 Exits 1 if anything fails or a case names an unknown op.`;
 
-export function parseByteCount(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 256) throw new Error(`--${name}: expected an integer number of bytes >= 256, got "${v}"`);
-  return n;
-}
-
 export async function runCheck(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
-      'max-binding-bytes': { type: 'string' },
+      ...GPU_OPTIONS,
       model: { type: 'string' },
       encoder: { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -44,11 +39,10 @@ export async function runCheck(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length === 0) throw new Error(`check: no case files given\n\n${CHECK_HELP}`);
-  const maxBindingBytes = parseByteCount('max-binding-bytes', values['max-binding-bytes']);
-  const gpu = await Gpu.create({ maxBindingBytes });
+  const gpu = await Gpu.create(gpuOptions(values));
   if (values.model) {
     try {
-      return await checkModel(gpu, values.model, positionals, values.json!, values.encoder);
+      return await checkModel(gpu, values.model, positionals, values.json!, values.encoder, loadOptions(values));
     } finally {
       gpu.destroy();
     }
@@ -81,8 +75,8 @@ function formatResult(r: KernelCaseResult): string {
   return `${status}  ${r.name.padEnd(52)} ${r.op.padEnd(28)} max_abs_err ${r.maxAbsErr.toExponential(2)}  atol ${r.atol.toExponential(1)}`;
 }
 
-async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean, encoder?: string): Promise<number> {
-  const runner = await loadRunner(gpu, dir, encoder);
+async function checkModel(gpu: Gpu, dir: string, files: string[], json: boolean, encoder: string | undefined, opts: ModelOptions): Promise<number> {
+  const runner = await loadRunner(gpu, dir, encoder, opts);
   const all: (TensorCheck & { file: string })[] = [];
   for (const file of files) {
     const { metadata, tensors } = readSafetensors(file);

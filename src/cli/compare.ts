@@ -4,17 +4,18 @@
 //                 and with the consistency decoder, write the figure and the numbers.
 //   --decoded:    compare an original with images decoded elsewhere (no GPU needed).
 
+import { GPU_OPTIONS, gpuOptions, loadOptions } from './common.js';
 import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { comparisonFigure, formatReports, measure, mostDifferentWindow, pngBytes, type DecoderResult, type ImageReport } from '../compare.js';
+import { comparisonFigure, formatReports, measure, mostDifferentWindow, type DecoderResult, type ImageReport } from '../compare.js';
 import { Gpu } from '../gpu/gpu.js';
 import { latentBytes, readLatentFile, roundTrip, writeLatentFile, type LatentPrecision } from '../io/latents.js';
-import { readPng, writePng } from '../io/png.js';
+import { pngBytes, readPng, writePng } from '../io/png.js';
 import { psnr } from '../metrics/psnr.js';
-import { decodeLatent, decodeLatentTaesd, encodeImage, latentMeta, loadModel, loadTaesd, prepareImage, resolveTaesdPath, type LoadedModel, type LoadedTaesd } from '../pipeline.js';
+import { decodeLatent, decodeLatentTaesd, encodeImage, latentMeta, loadModel, loadTaesd, prepareImage, type LoadedModel, type LoadedTaesd } from '../pipeline.js';
+import { resolveTaesdPath } from '../io/taesd_path.js';
 import type { RgbImage } from '../io/image.js';
-import { parseByteCount } from './check.js';
 import { progressLine } from './weights.js';
 import { DEFAULT_MODELS, ensureDefaultModel } from '../io/default_models.js';
 import { MANIFEST, type Manifest } from '../io/weights_manifest.js';
@@ -65,7 +66,7 @@ export async function runCompare(argv: string[], deps: { manifest?: Manifest } =
       seed: { type: 'string' },
       clamp: { type: 'boolean' },
       'no-clamp': { type: 'boolean' },
-      'max-binding-bytes': { type: 'string' },
+      ...GPU_OPTIONS,
       json: { type: 'boolean', default: false },
       force: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -104,14 +105,14 @@ export async function runCompare(argv: string[], deps: { manifest?: Manifest } =
       seed: parseIntArg('seed', values.seed, 0, 2 ** 53),
       clamp: clampOption(values.clamp, values['no-clamp']),
     };
-    const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+    const gpu = await Gpu.create(gpuOptions(values));
     try {
       progress(`loading the SD VAE from ${values.vae} and the consistency decoder from ${values.consistency}`);
-      const vae = await loadModel(gpu, values.vae, 'vae');
-      const cons = await loadModel(gpu, values.consistency!, 'consistency');
+      const vae = await loadModel(gpu, values.vae, 'vae', loadOptions(values));
+      const cons = await loadModel(gpu, values.consistency!, 'consistency', loadOptions(values));
       if (vae.latentSpace !== cons.latentSpace)
         throw new Error(`${values.vae} (latent space ${vae.latentSpace}) and ${values.consistency} (${cons.latentSpace}) do not share a latent space`);
-      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
+      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd), loadOptions(values)) : undefined;
       if (taesd && taesd.latentSpace !== vae.latentSpace) throw new Error(`${values.taesd} (latent space ${taesd.latentSpace}) does not decode ${values.vae}'s latent space ${vae.latentSpace}`);
       reports = [];
       const folder = positionals.some((p) => /[*?]/.test(p) || (existsSync(p) && statSync(p).isDirectory()));

@@ -1,13 +1,14 @@
 // sdvae decode: stored latent -> PNG, with the SD VAE decoder (--vae), the consistency decoder
 // (--consistency) or TAESD (--taesd); --preview writes the TAESD decode first, then the slow one.
 
+import { GPU_OPTIONS, GPU_OPTIONS_HELP, gpuOptions, loadOptions } from './common.js';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import { readLatentFile } from '../io/latents.js';
 import { writePng } from '../io/png.js';
-import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd, resolveTaesdPath } from '../pipeline.js';
-import { parseByteCount } from './check.js';
+import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd } from '../pipeline.js';
+import { resolveTaesdPath } from '../io/taesd_path.js';
 import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
 import { clampOption, parseIntArg, progress, UsageError } from './common.js';
 import { isCollection } from '../collection.js';
@@ -30,7 +31,7 @@ sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DI
   --tiled                SD VAE only: decode in overlapping 64x64-latent tiles blended like diffusers'
                          tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
                          for memory: the plain decode is exact at any size that fits
-  --max-binding-bytes N  plan GPU work with this storage-binding limit
+${GPU_OPTIONS_HELP}
 ${TUNE_OPTION_HELP}
   --force                overwrite OUT if it exists
 
@@ -52,7 +53,7 @@ export async function runDecode(argv: string[]): Promise<number> {
       clamp: { type: 'boolean' },
       'no-clamp': { type: 'boolean' },
       tiled: { type: 'boolean', default: false },
-      'max-binding-bytes': { type: 'string' },
+      ...GPU_OPTIONS,
       tune: { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
@@ -78,9 +79,9 @@ export async function runDecode(argv: string[]): Promise<number> {
   if (folder) {
     if (values.preview || values.tiled || slow + (values.taesd ? 1 : 0) !== 1) throw new UsageError('decode: a folder is decoded with one of --vae, --consistency or --taesd (no --preview, no --tiled)');
     const batch = parseIntArg('batch', values.batch, 1, 1024) ?? 1;
-    const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+    const gpu = await Gpu.create(gpuOptions(values));
     try {
-      const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency');
+      const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd), loadOptions(values)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency', loadOptions(values));
       const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, { steps, seed, clamp: values.clamp });
       await tuneMissing(gpu, tune);
       m.model.release();
@@ -95,11 +96,11 @@ export async function runDecode(argv: string[]): Promise<number> {
   const latent = readLatentFile(positionals[0]);
   const taesdPath = values.taesd ? resolveTaesdPath(values.taesd) : undefined;
 
-  const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+  const gpu = await Gpu.create(gpuOptions(values));
   try {
     if (taesdPath) {
       progress(`loading TAESD from ${taesdPath}`);
-      const taesd = await loadTaesd(gpu, taesdPath);
+      const taesd = await loadTaesd(gpu, taesdPath, loadOptions(values));
       const t0 = performance.now();
       const image = await decodeLatentTaesd(gpu, taesd, latent, positionals[0]);
       const out = previewPath ?? values.output;
@@ -110,7 +111,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     }
     const kind = values.vae ? 'vae' : 'consistency';
     progress(`loading ${kind === 'vae' ? 'VAE' : 'consistency decoder'} from ${values.vae ?? values.consistency}`);
-    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind);
+    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, loadOptions(values));
     const t0 = performance.now();
     const image = await decodeLatent(gpu, m, latent, positionals[0], {
       steps,

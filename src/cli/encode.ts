@@ -1,18 +1,19 @@
 // sdvae encode: PNG -> stored latent (see src/io/latents.ts for the format); folders and globs ->
 // a folder of latents (cli/collection.ts).
 
+import { GPU_OPTIONS, GPU_OPTIONS_HELP, gpuOptions, loadOptions } from './common.js';
 import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import { writeLatentFile } from '../io/latents.js';
 import { readPng } from '../io/png.js';
 import { encodeImage, latentMeta, loadModel, prepareImage } from '../pipeline.js';
-import { parseByteCount } from './check.js';
 import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
 import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 import { basename } from 'node:path';
 import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, encodeFolder } from './collection.js';
-import { loadTaesd, resolveTaesdPath } from '../pipeline.js';
+import { loadTaesd } from '../pipeline.js';
+import { resolveTaesdPath } from '../io/taesd_path.js';
 
 export const ENCODE_HELP = `sdvae encode IMAGE.png (--vae DIR | --consistency DIR) -o OUT.latent.safetensors [options]
 sdvae encode DIR_OR_GLOB... (--vae DIR | --consistency DIR) -o LATENTS_DIR [--batch N] [--report [--taesd DIR]]
@@ -22,7 +23,7 @@ sdvae encode DIR_OR_GLOB... (--vae DIR | --consistency DIR) -o LATENTS_DIR [--ba
   --center-crop              crop the largest centred square first
   --resize WxH | N           resize (Pillow-exact bicubic) after cropping
   --sample --seed N          store a sample of the latent distribution (default: its mean)
-  --max-binding-bytes N      plan GPU work with this storage-binding limit
+${GPU_OPTIONS_HELP}
   --force                    overwrite OUT if it exists
 ${TUNE_OPTION_HELP}
 
@@ -41,7 +42,7 @@ export async function runEncode(argv: string[]): Promise<number> {
       resize: { type: 'string' },
       sample: { type: 'boolean', default: false },
       seed: { type: 'string' },
-      'max-binding-bytes': { type: 'string' },
+      ...GPU_OPTIONS,
       tune: { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
@@ -65,11 +66,11 @@ export async function runEncode(argv: string[]): Promise<number> {
   if (folder) {
     if (values.sample) throw new UsageError('encode: --sample is for single images (a folder stores each latent mean)');
     const batch = parseIntArg('batch', values.batch, 1, 1024) ?? 1;
-    const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+    const gpu = await Gpu.create(gpuOptions(values));
     try {
       const kind = values.vae ? 'vae' : 'consistency';
-      const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind);
-      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd)) : undefined;
+      const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, loadOptions(values));
+      const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd), loadOptions(values)) : undefined;
       const code = await encodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, precision, { centerCrop: values['center-crop'], resize }, taesd);
       await tuneMissing(gpu, tune);
       m.model.release();
@@ -83,11 +84,11 @@ export async function runEncode(argv: string[]): Promise<number> {
   const { image: raw, warnings } = readPng(input);
   warnings.forEach((w) => progress(`warning: ${w}`));
 
-  const gpu = await Gpu.create({ maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']) });
+  const gpu = await Gpu.create(gpuOptions(values));
   try {
     const kind = values.vae ? 'vae' : 'consistency';
     progress(`loading ${kind === 'vae' ? 'VAE' : 'consistency decoder'} from ${values.vae ?? values.consistency}`);
-    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind);
+    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, loadOptions(values));
     const prepared = prepareImage(raw, { centerCrop: values['center-crop'], resize }, m.model.downscale, input);
     progress(`encoding ${input} (${prepared.image.width}x${prepared.image.height})`);
     const t0 = performance.now();

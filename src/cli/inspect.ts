@@ -1,5 +1,6 @@
 // sdvae inspect: a per-module table of a real forward pass (see src/inspect.ts).
 
+import { GPU_OPTIONS, gpuOptions, loadOptions } from './common.js';
 import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import { createImage, resize } from '../io/image.js';
@@ -7,7 +8,6 @@ import { readPng } from '../io/png.js';
 import { openCheckpoint } from '../io/weights.js';
 import { formatRows, inspectModel } from '../inspect.js';
 import { loadModel, prepareImage } from '../pipeline.js';
-import { parseByteCount } from './check.js';
 import { modelClass } from './models.js';
 import { parseSize, UsageError } from './common.js';
 
@@ -28,7 +28,7 @@ export async function runInspect(argv: string[]): Promise<number> {
       size: { type: 'string' },
       json: { type: 'boolean', default: false },
       'print-wgsl': { type: 'boolean', default: false },
-      'max-binding-bytes': { type: 'string' },
+      ...GPU_OPTIONS,
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -39,11 +39,11 @@ export async function runInspect(argv: string[]): Promise<number> {
   const kind = cls === 'ConsistencyDecoderVAE' ? 'consistency' : 'vae';
   const size = parseSize('size', values.size) ?? [64, 64];
   const gpu = await Gpu.create({
-    maxBindingBytes: parseByteCount('max-binding-bytes', values['max-binding-bytes']),
+    ...gpuOptions(values),
     onShader: values['print-wgsl'] ? (label, code) => console.error(`// ---- pipeline ${label}\n${code}`) : undefined,
   });
   try {
-    const m = await loadModel(gpu, values.model, kind);
+    const m = await loadModel(gpu, values.model, kind, loadOptions(values));
     let image = values.input ? readPng(values.input).image : synthetic(size[0], size[1]);
     if (values.input && values.size) image = resize(image, size[0], size[1]);
     image = prepareImage(image, {}, m.model.downscale, values.input ?? 'synthetic image').image;

@@ -11,6 +11,7 @@ import { runEncode } from './encode.js';
 import { runInspect } from './inspect.js';
 import { runMetrics } from './metrics.js';
 import { runTune } from './tune.js';
+import { runServe } from './serve.js';
 import { runWeights } from './weights.js';
 
 const USAGE = `sdvae <command> [options]
@@ -39,6 +40,7 @@ Commands:
                                  PSNR and SSIM (RGB and luma) of a decoded image
   tune (--model DIR | --manifest FILE.json) [--size N] [--full]
                                  time the conv variants for the model's shapes on this adapter; fills the tuning cache
+  serve [--models DIR] [--port N] the browser page and a weights folder on 127.0.0.1 (docs/browser.md)
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
         [--max-binding-bytes N]  plan with a storage-binding limit of N bytes (forces banding)
         [--json]                 one JSON object on stdout instead of the table
@@ -54,6 +56,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   metrics: runMetrics,
   inspect: runInspect,
   tune: runTune,
+  serve: runServe,
   weights: (argv) => runWeights(argv),
 };
 

@@ -2,6 +2,7 @@
 // (AutoencoderKL, ConsistencyDecoderVAE or AutoencoderTiny); a single file is a VAE (.safetensors, .ckpt, .pt, .bin),
 // except OpenAI's decoder.pt (a TorchScript consistency decoder), recognised by its module tree.
 
+import type { ModelOptions } from '../pipeline.js';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/gpu.js';
@@ -32,13 +33,20 @@ export function modelClass(given: string): string {
 }
 
 /** `encoderPath`: a model whose encoder runs the encode cases of a consistency decoder without one. */
-export async function loadRunner(gpu: Gpu, path: string, encoderPath?: string): Promise<CaseRunner> {
+export async function loadRunner(gpu: Gpu, path: string, encoderPath?: string, opts: ModelOptions = {}): Promise<CaseRunner> {
   const cls = modelClass(path);
-  if (cls === 'AutoencoderKL') return vaeRunner(await AutoencoderKL.load(gpu, path));
+  const withActivations = <M extends AutoencoderKL | ConsistencyDecoder>(m: M): M => {
+    if (opts.activations) m.setActivations(opts.activations, { force: opts.forceF16 });
+    return m;
+  };
+  if (cls === 'AutoencoderKL') return vaeRunner(withActivations(await AutoencoderKL.load(gpu, path, opts)));
   if (cls === 'ConsistencyDecoderVAE') {
-    const encoder = encoderPath ? (modelClass(encoderPath) === 'ConsistencyDecoderVAE' ? await ConsistencyDecoder.load(gpu, encoderPath) : await AutoencoderKL.load(gpu, encoderPath)) : undefined;
-    return consistencyRunner(await ConsistencyDecoder.load(gpu, path), encoder);
+    const encoder = encoderPath ? (modelClass(encoderPath) === 'ConsistencyDecoderVAE' ? await ConsistencyDecoder.load(gpu, encoderPath, opts) : await AutoencoderKL.load(gpu, encoderPath, opts)) : undefined;
+    return consistencyRunner(withActivations(await ConsistencyDecoder.load(gpu, path, opts)), encoder);
   }
-  if (cls === 'AutoencoderTiny') return taesdRunner(await AutoencoderTiny.load(gpu, path));
+  if (cls === 'AutoencoderTiny') {
+    if (opts.activations === 'f16') throw new Error(`${path}: AutoencoderTiny (TAESD) has no f16 activation path`);
+    return taesdRunner(await AutoencoderTiny.load(gpu, path, opts));
+  }
   throw new Error(`${path}: model class "${cls}" is not supported by check (AutoencoderKL, ConsistencyDecoderVAE, AutoencoderTiny)`);
 }

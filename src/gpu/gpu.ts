@@ -8,7 +8,7 @@
 // errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
 
 import { BufferPool } from './pool.js';
-import { dtypeBytes, Tensor, type DType } from './tensor.js';
+import { dtypeBytes, elementBytes, Tensor, type DType } from './tensor.js';
 import { Profiler, type OpTiming } from './profile.js';
 
 export interface GpuOptions {
@@ -23,6 +23,8 @@ export interface GpuOptions {
    * run would need. Read-backs return zeros.
    */
   dryRun?: boolean;
+  /** Bytes a run may use; runs plan first and refuse with MemoryBudgetError above it (Gpu.memoryBudget). */
+  memoryBudget?: number;
   /** Use subgroup operations when the adapter offers them (default true). */
   useSubgroups?: boolean;
   /** Called with the WGSL of every pipeline as it is created (also: env SDVAE_PRINT_WGSL=1). */
@@ -38,7 +40,7 @@ export interface GpuFeatures {
   subgroupMaxSize: number;
 }
 
-/** A storage binding of part of a buffer. `base` is the element index (f32 units) where it starts. */
+/** A storage binding of part of a buffer. `base` is the element index (in the tensor's dtype) where it starts. */
 export interface BoundRange {
   binding: GPUBufferBinding;
   base: number;
@@ -66,6 +68,7 @@ export class Gpu {
 
   private pipelines = new Map<string, GPUComputePipeline>();
   private textureBytes = new Map<GPUTexture, number>();
+  private planEnd: (() => void)[] = [];
   private encoder: GPUCommandEncoder | null = null;
   private scopes: PendingScope[] = [];
   private uniformChunks: GPUBuffer[] = [];
@@ -77,10 +80,28 @@ export class Gpu {
   private inPass = false;
   readonly profiler: Profiler;
 
-  readonly dryRun: boolean;
+  private readonly alwaysDry: boolean;
+  /** Set while `plan` runs: ops are planned, not recorded, on this real device. */
+  private planning = false;
+  /**
+   * The most GPU memory a run may use (bytes), or undefined for no limit. Runs that check it
+   * (pipeline.ts: encode, decode) plan first and refuse with MemoryBudgetError when it cannot fit.
+   */
+  memoryBudget: number | undefined;
+
+  /** Inside `plan` on a real device: model state (caches) must not change. */
+  get isPlanning(): boolean {
+    return this.planning;
+  }
+
+  /** Whether ops are planned rather than recorded: a dry-run Gpu, or inside `plan`. */
+  get dryRun(): boolean {
+    return this.alwaysDry || this.planning;
+  }
 
   private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
-    this.dryRun = opts.dryRun ?? false;
+    this.alwaysDry = opts.dryRun ?? false;
+    this.memoryBudget = opts.memoryBudget;
     const lim = device.limits;
     this.adapterName = adapterName;
     const bindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
@@ -100,7 +121,7 @@ export class Gpu {
       subgroupMaxSize: info?.subgroupMaxSize ?? 0,
     };
     this.pool = new BufferPool(device, lim.maxBufferSize);
-    this.pool.dryRun = this.dryRun;
+    this.pool.dryRun = this.alwaysDry;
     this.pool.beforeDestroy = () => {
       if (this.inPass) return false;
       this.flush();
@@ -284,15 +305,19 @@ export class Gpu {
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
   }
 
-  /** Binds elements [start, end) of a tensor, with the offset aligned down as WebGPU requires. */
+  /**
+   * Binds elements [start, end) of a tensor, with the offset aligned down as WebGPU requires. Elements
+   * are of the tensor's dtype (4 bytes for f32, 2 for f16: the size is rounded up to whole words).
+   */
   bind(t: Tensor, start = 0, end = t.size): BoundRange {
     t.assertLive();
-    const alignElems = this.storageAlign / 4;
+    const eb = elementBytes(t.dtype);
+    const alignElems = this.storageAlign / eb;
     const base = Math.floor(start / alignElems) * alignElems;
-    const size = Math.max(4, (end - base) * 4);
+    const size = Math.max(4, Math.ceil(((end - base) * eb) / 4) * 4);
     if (size > this.maxBindingBytes)
       throw new Error(`binding of ${t} elements [${start}, ${end}) is ${size} bytes, above the ${this.maxBindingBytes}-byte binding limit (internal banding error)`);
-    return { binding: { buffer: t.buffer, offset: base * 4, size }, base };
+    return { binding: { buffer: t.buffer, offset: base * eb, size }, base };
   }
 
   /**
@@ -330,9 +355,49 @@ export class Gpu {
     this.scopes = [];
     for (const s of scopes) {
       const err = await s.promise;
+      if (err && (err as { constructor?: { name?: string } }).constructor?.name === 'GPUOutOfMemoryError' || (err && /out of memory/i.test(err.message))) {
+        const held = this.pool.getStats().peakAllocatedBytes;
+        throw new GpuOutOfMemoryError(s.label, err!.message, held);
+      }
       if (err) throw new Error(`GPU error in ${s.label}: ${err.message}`);
     }
     this.checkLost();
+  }
+
+  /**
+   * Plans `run` on this device without running it: every op is planned as in a real run (shapes,
+   * bands, pooled buffers, textures) but nothing is recorded, uploaded or allocated for real. Returns
+   * the peak GPU bytes the run would hold, counting what is allocated now (weights, cached U, idle
+   * pool buffers it may reuse). Model state (cached Winograd U, weights) is left as it was.
+   */
+  plan(run: () => void): { peakBytes: number; allocatedBefore: number } {
+    if (this.dryRun) throw new Error('Gpu.plan: already planning (or a dry-run Gpu)');
+    this.flush();
+    const before = this.pool.beginPlan();
+    this.planning = true;
+    try {
+      run();
+    } finally {
+      this.planning = false;
+      this.planEnd.forEach((f) => f());
+      this.planEnd = [];
+    }
+    return { peakBytes: this.pool.endPlan(), allocatedBefore: before };
+  }
+
+  /** Called at the end of the current plan (planned textures to drop). */
+  onPlanEnd(f: () => void): void {
+    this.planEnd.push(f);
+  }
+
+  /**
+   * Throws MemoryBudgetError when `run` (planned first) would need more than `memoryBudget`; runs
+   * nothing otherwise. `what` names the run, `advice` says what to change.
+   */
+  checkBudget(what: string, advice: string, run: () => void): void {
+    if (this.memoryBudget === undefined) return;
+    const { peakBytes } = this.plan(run);
+    if (peakBytes > this.memoryBudget) throw new MemoryBudgetError(what, peakBytes, this.memoryBudget, advice);
   }
 
   /** Per-op GPU times of everything recorded since profiling was enabled (needs timestamp-query). */
@@ -399,4 +464,22 @@ export function grid2d(groups: number): [number, number, number] {
   if (groups <= 65535) return [groups, 1, 1];
   const y = Math.ceil(groups / 65535);
   return [Math.ceil(groups / y), y, 1];
+}
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** A run that its plan says would not fit `memoryBudget`: nothing was run. */
+export class MemoryBudgetError extends Error {
+  constructor(readonly what: string, readonly neededBytes: number, readonly budgetBytes: number, advice: string) {
+    super(`${what} needs ${MiB(neededBytes)} of GPU memory (planned: weights, activations and scratch), above the memory budget of ${MiB(budgetBytes)}. ${advice}`);
+    this.name = 'MemoryBudgetError';
+  }
+}
+
+/** The device ran out of memory in an op: reported with what this Gpu held. */
+export class GpuOutOfMemoryError extends Error {
+  constructor(readonly label: string, message: string, readonly heldBytes: number) {
+    super(`out of GPU memory in ${label} (${message}); this run held up to ${MiB(heldBytes)}. Plan it first with a memory budget (--memory-budget / memoryBudget) to see what it needs; store activations or weights as f16, or decode in tiles, to need less.`);
+    this.name = 'GpuOutOfMemoryError';
+  }
 }

@@ -49,6 +49,12 @@ export class BufferPool {
    */
   beforeDestroy: () => boolean = () => true;
   private idleBytes = 0;
+  /** Stand-in buffers made while planning (Gpu.plan), destroyed when it ends. */
+  private planStubs: Set<GPUBuffer> | undefined;
+  private planSaved: { peakInUseBytes: number; peakAllocatedBytes: number } | undefined;
+  private planDelta = 0;
+  /** The most bytes this pool has held (outside plans); trim() lowers it to what remains. */
+  private highWater = 0;
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
@@ -59,12 +65,19 @@ export class BufferPool {
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
     let buffer = this.takeIdle(size, exact);
     if (!buffer) {
-      this.freeIdleBelow(size);
-      buffer = this.device.createBuffer({ size: this.dryRun ? 256 : size, usage: STORAGE, label });
+      // Free idle buffers only when the new one would raise what the pool ever held: below that mark a
+      // new buffer costs no memory the device has not already given, and destroying buffers a later
+      // request could reuse would make every run create and destroy them again (churn), each destroy
+      // deferred until submitted work ends, so a run would briefly hold more than planned.
+      if (this.stats.allocatedBytes + size > this.highWater) this.freeIdleBelow(this.stats.allocatedBytes + size - this.highWater);
+      const stub = this.dryRun || this.planStubs !== undefined;
+      buffer = this.device.createBuffer({ size: stub ? 256 : size, usage: STORAGE, label });
+      this.planStubs?.add(buffer);
       this.sizes.set(buffer, size);
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+      if (!this.planStubs) this.highWater = Math.max(this.highWater, this.stats.allocatedBytes);
     }
     this.inUse.add(buffer);
     this.stats.inUseBytes += this.sizes.get(buffer)!;
@@ -88,6 +101,57 @@ export class BufferPool {
     this.stats.allocatedBytes -= bytes;
     this.stats.inUseBytes -= bytes;
     this.stats.textureBytes -= bytes;
+  }
+
+  /**
+   * Planning on a live pool (Gpu.plan): from now on new buffers are 256-byte stand-ins accounted at
+   * their real size, and the peak is tracked afresh. Returns the bytes allocated now.
+   */
+  beginPlan(): number {
+    this.planSaved = { peakInUseBytes: this.stats.peakInUseBytes, peakAllocatedBytes: this.stats.peakAllocatedBytes };
+    this.stats.peakAllocatedBytes = this.stats.allocatedBytes;
+    this.stats.peakInUseBytes = this.stats.inUseBytes;
+    this.planStubs = new Set();
+    return this.stats.allocatedBytes;
+  }
+
+  /**
+   * Ends a plan: destroys the stand-ins (all idle by now, or the run leaked), restores the peaks as
+   * they were, and returns the plan's peak of allocated bytes.
+   */
+  endPlan(): number {
+    const stubs = this.planStubs;
+    if (!stubs || !this.planSaved) throw new Error('BufferPool.endPlan without beginPlan');
+    const peak = this.stats.peakAllocatedBytes;
+    for (const [cls, list] of this.idle) {
+      const keep = list.filter((b) => !stubs.has(b));
+      for (const b of list) if (stubs.has(b)) this.destroyBuffer(b);
+      this.idle.set(cls, keep);
+    }
+    this.stats.allocatedBytes -= this.planDelta;
+    this.stats.inUseBytes -= this.planDelta;
+    this.planDelta = 0;
+    const leaked = [...this.inUse].filter((b) => stubs.has(b));
+    this.planStubs = undefined;
+    this.stats.peakInUseBytes = Math.max(this.planSaved.peakInUseBytes, this.stats.inUseBytes);
+    this.stats.peakAllocatedBytes = Math.max(this.planSaved.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.planSaved = undefined;
+    if (leaked.length) throw new Error(`BufferPool.endPlan: the planned run kept ${leaked.length} buffer(s) (${leaked.map((b) => b.label).join(', ')}); release what it returns`);
+    return peak;
+  }
+
+  /**
+   * While planning: counts `delta` bytes more (or, negative, fewer) as allocated and in use, for what a
+   * real run frees or makes that the plan does not (a weight released once its Winograd form is made).
+   * Undone by endPlan.
+   */
+  planAdjust(delta: number): void {
+    if (!this.planStubs) throw new Error('BufferPool.planAdjust outside a plan');
+    this.planDelta += delta;
+    this.stats.allocatedBytes += delta;
+    this.stats.inUseBytes += delta;
+    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
   }
 
   release(buffer: GPUBuffer): void {
@@ -141,6 +205,7 @@ export class BufferPool {
   trim(): void {
     for (const list of this.idle.values()) for (const b of list) this.destroyBuffer(b);
     this.idle.clear();
+    this.highWater = this.stats.allocatedBytes;
   }
 
   resetPeak(): void {

@@ -6,12 +6,17 @@
 // read), through nchwToNhwc / nhwcToNchw below.
 
 import type { Gpu } from './gpu.js';
+import { bf16ToF32, f16ToF32 } from '../io/dtype.js';
 
 /**
- * What a tensor's elements are stored as: activations are f32; weights may be f16 or bf16, packed two
- * per 32-bit word (kernels/weight_format.ts).
+ * What a tensor's elements are stored as: activations are f32, or f16 on the f16-activation path
+ * (kernels/activation.ts; 2 bytes each, read by kernels as `array<f16>` with `shader-f16`); weights
+ * may be f16 or bf16, packed two per 32-bit word (kernels/weight_format.ts).
  */
 export type DType = 'f32' | 'f16' | 'bf16';
+
+/** Bytes per element of dtype (a storage binding's offsets and sizes are counted in these). */
+export const elementBytes = (dtype: DType) => (dtype === 'f32' ? 4 : 2);
 
 /** Bytes of n elements of dtype, rounded up to whole 32-bit words (what the buffer holds). */
 export const dtypeBytes = (n: number, dtype: DType) => (dtype === 'f32' ? n * 4 : Math.ceil(n / 2) * 4);
@@ -36,11 +41,16 @@ export class Tensor {
     return dtypeBytes(this.size, this.dtype);
   }
 
-  /** Copies the tensor back to the CPU, in its stored layout. Submits any pending GPU work first. */
+  /**
+   * Copies the tensor back to the CPU, in its stored layout, as f32 values (f16 and bf16 are widened
+   * on the CPU, exactly). Submits any pending GPU work first.
+   */
   async read(): Promise<Float32Array> {
     this.assertLive();
-    if (this.dtype !== 'f32') throw new Error(`tensor ${this}: read() returns f32 tensors; this one holds ${this.dtype}`);
-    return this.gpu.readBuffer(this.buffer, this.byteLength);
+    const words = await this.gpu.readBuffer(this.buffer, this.byteLength);
+    if (this.dtype === 'f32') return words;
+    const halves = new Uint16Array(words.buffer, words.byteOffset, this.size);
+    return this.dtype === 'f16' ? f16ToF32(halves) : bf16ToF32(halves);
   }
 
   /**

@@ -77,3 +77,10 @@ export function writePng(path: string, image: RgbImage, opts: { force?: boolean 
     throw new Error(`${path}: cannot write PNG (${(e as Error).message})`);
   }
 }
+
+/** Bytes of the image as a PNG (what "the image file" costs, to compare with the latent). */
+export function pngBytes(img: RgbImage): number {
+  const png = new PNG({ width: img.width, height: img.height, colorType: 2, inputColorType: 2, inputHasAlpha: false });
+  png.data = Buffer.from(img.data);
+  return PNG.sync.write(png, { colorType: 2, inputColorType: 2, inputHasAlpha: false }).length;
+}

@@ -3,18 +3,20 @@
 // Fast path (both channel counts multiples of 4, at most 1024 in all): one workgroup per image row,
 // invocation t owning one vec4 unit of the output channels for the whole row (so which input it reads
 // from is fixed: no per-element division). Otherwise one invocation per output element. In bands.
+// Stored as the inputs are (both f32 or both f16: activation.ts); a copy, so no rounding either way.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
-const wgsl = () => /* wgsl */ `
+const wgsl = (act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 struct Params { Ca: u32, Cb: u32, e0: u32, count: u32, aBase: u32, bBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<${act}>;
+@group(0) @binding(2) var<storage, read> b: array<${act}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${act}>;
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -28,12 +30,12 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   else { y[e - p.outBase] = b[pix * p.Cb + c - p.Ca - p.bBase]; }
 }`;
 
-const rowWgsl = () => /* wgsl */ `
+const rowWgsl = (act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 struct Params { W: u32, Ua: u32, Ub: u32, slots: u32, row0: u32, rows: u32, aBase: u32, bBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4f>;
-@group(0) @binding(2) var<storage, read> b: array<vec4f>;
-@group(0) @binding(3) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(1) var<storage, read> a: array<${storageType(act, 4)}>;
+@group(0) @binding(2) var<storage, read> b: array<${storageType(act, 4)}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${storageType(act, 4)}>;
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -55,11 +57,13 @@ export function concatChannels(gpu: Gpu, a: Tensor, b: Tensor, label = 'concat')
   const cb = b.shape[3];
   if (b.shape[0] !== n || b.shape[1] !== h || b.shape[2] !== w)
     throw new Error(`${label}: [${a.shape}] and [${b.shape}] differ outside the channel axis`);
-  const y = gpu.empty([n, h, w, ca + cb], label);
+  const act = activationDType(a, label);
+  if (b.dtype !== act) throw new Error(`${label}: [${a.shape}] is ${act} but [${b.shape}] is ${b.dtype} (cast one first)`);
+  const y = gpu.empty([n, h, w, ca + cb], label, act);
   if (ca % 4 === 0 && cb % 4 === 0 && ca + cb <= 1024) {
     const rowRanges = (r0: number, r1: number): Range[] => [[r0 * w * ca, r1 * w * ca], [r0 * w * cb, r1 * w * cb], [r0 * w * (ca + cb), r1 * w * (ca + cb)]];
     const bands = planBands(gpu, n * h, rowRanges, `${label} [${a.shape}]+[${b.shape}]`);
-    const pipe = gpu.pipeline('concat.row', rowWgsl);
+    const pipe = gpu.pipeline(`concat.row${dtypeKey(act)}`, rowWgsl(act));
     const units = (ca + cb) / 4;
     gpu.op(`${label} [${a.shape}]+[${b.shape}]`, (pass) => {
       for (const { r0, r1 } of bands) {
@@ -72,7 +76,7 @@ export function concatChannels(gpu: Gpu, a: Tensor, b: Tensor, label = 'concat')
   }
   const ranges = (p0: number, p1: number): Range[] => [[p0 * ca, p1 * ca], [p0 * cb, p1 * cb], [p0 * (ca + cb), p1 * (ca + cb)]];
   const bands = planBands(gpu, n * h * w, ranges, `${label} [${a.shape}]+[${b.shape}]`);
-  const pipe = gpu.pipeline('concat', wgsl);
+  const pipe = gpu.pipeline(`concat${dtypeKey(act)}`, wgsl(act));
   gpu.op(`${label} [${a.shape}]+[${b.shape}]`, (pass) => {
     for (const { r0, r1 } of bands) {
       const [ar, br, yr] = ranges(r0, r1);

@@ -2,6 +2,7 @@
 
 import type { Gpu } from '../gpu/gpu.js';
 import { weightWgsl, type WeightFormat } from './weight_format.js';
+import { enableF16, type ActivationDType } from './activation.js';
 
 /** What a kernel may specialise its pipeline on (the rest of the shape is in the params uniform). */
 export interface ConvPipelineShape {
@@ -9,6 +10,8 @@ export interface ConvPipelineShape {
   cout: number;
   /** How the weight is stored (weight_format.ts). */
   format: WeightFormat;
+  /** How the input and output activations are stored (activation.ts): f32 math either way. */
+  act: ActivationDType;
 }
 
 /** A kernel variant: its pipeline, its tile sizes and the workgroup count for a band. */
@@ -34,13 +37,18 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 `;
 
-/** Params and bindings of the scalar kernels (weight `wt` [K, Cout], K = (ky*KW + kx)*Cin + ci, read by load_wt), and their gather of A. */
-export const convParamsWgsl = (format: WeightFormat) => /* wgsl */ `
+/**
+ * Params and bindings of the scalar kernels (weight `wt` [K, Cout], K = (ky*KW + kx)*Cin + ci, read by
+ * load_wt), and their gather of A. x and y are stored as `act` (loads widened by load_a, stores
+ * narrowed by `y[i] = act(v)`); `enable` lists the shader's other enable directives.
+ */
+export const convParamsWgsl = (format: WeightFormat, act: ActivationDType, enable = '') => /* wgsl */ `${enable}${enableF16(act)}
 ${CONV_PARAMS_STRUCT}
-@group(0) @binding(1) var<storage, read> x: array<f32>;       // NHWC input (a band of rows)
+alias act = ${act};
+@group(0) @binding(1) var<storage, read> x: array<act>;       // NHWC input (a band of rows)
 ${weightWgsl(2, 'wt', format)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]
-@group(0) @binding(4) var<storage, read_write> y: array<f32>; // NHWC output (a band of rows)
+@group(0) @binding(4) var<storage, read_write> y: array<act>; // NHWC output (a band of rows)
 
 // A[m, k]: the input value under tap k of output pixel pix0 + m, or 0 in the padding.
 fn load_a(m: u32, k: u32) -> f32 {
@@ -54,6 +62,6 @@ fn load_a(m: u32, k: u32) -> f32 {
   let ih = i32(oh * p.stride + tap / p.KW) - i32(p.padTop);
   let iw = i32(ow * p.stride + tap % p.KW) - i32(p.padLeft);
   if (ih < 0 || iw < 0 || ih >= i32(p.H) || iw >= i32(p.W)) { return 0.0; }
-  return x[((n * p.H + u32(ih)) * p.W + u32(iw)) * p.Cin + ci - p.inBase];
+  return f32(x[((n * p.H + u32(ih)) * p.W + u32(iw)) * p.Cin + ci - p.inBase]);
 }
 `;

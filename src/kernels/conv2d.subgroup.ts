@@ -12,6 +12,9 @@
 //   - taps (ky, kx) are the outer loop, so the pixel decomposition (div/mod) happens once per kernel
 //     and the padding test once per tap and pixel, not per element.
 //
+// Precision: activations stored f32 or f16 (activation.ts), widened to f32 by ld(); weights widened
+// by load_wt; f32 accumulators; the output narrowed to the activation dtype at the store.
+//
 // It assumes subgroups of exactly 8 lanes (workgroup = subgroup, broadcast indices 0..7), so the
 // pipeline refuses adapters that report another size (defaultConvVariant only picks it for size 8).
 
@@ -19,6 +22,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { convParamsWgsl, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
 import type { WeightFormat } from './weight_format.js';
+import { dtypeKey, type ActivationDType } from './activation.js';
 import { subgroupVec4ConvWgsl } from './conv2d.subgroup_vec4.js';
 
 const LANES = 8; // the subgroup size this kernel is written for
@@ -54,8 +58,7 @@ ${each(ROWS, (r) => `  let a${r}: ${ty} = ${load(r)};`)}
 ${steps.join('\n')}`;
 }
 
-const wgsl = (format: WeightFormat) => /* wgsl */ `enable subgroups;
-${convParamsWgsl(format)}
+const wgsl = (format: WeightFormat, act: ActivationDType) => /* wgsl */ `${convParamsWgsl(format, act, 'enable subgroups;\n')}
 ${LINEAR_WORKGROUP}
 var<private> cols: vec4u; // this lane's 4 output channels, clamped to Cout - 1 for loads
 
@@ -69,7 +72,7 @@ fn wrow(k: u32) -> vec4f {
 // index is made safe before the load so a padded pixel never reads outside the bound band.
 fn ld(o: i32, ci: u32, ok: bool) -> f32 {
   let valid = ok && o >= 0;
-  return select(0.0, x[select(0u, u32(o) + ci - p.inBase, valid)], valid);
+  return select(0.0, f32(x[select(0u, u32(o) + ci - p.inBase, valid)]), valid);
 }
 
 @compute @workgroup_size(${LANES})
@@ -111,7 +114,7 @@ ${channelStep(1)}
     let co = n0 + j;
     if (co >= p.Cout) { break; }
     let b = bias[co];
-${each(ROWS, (r) => `    if (m0 + ${r}u < p.M) { y[(p.pix0 + m0 + ${r}u) * p.Cout + co - p.outBase] = acc${r}[j] + b; }`)}
+${each(ROWS, (r) => `    if (m0 + ${r}u < p.M) { y[(p.pix0 + m0 + ${r}u) * p.Cout + co - p.outBase] = act(acc${r}[j] + b); }`)}
   }
 }
 
@@ -124,12 +127,12 @@ fn tap(img: u32, ih: i32, iw: i32) -> i32 {
 export const subgroupConvKernel: ConvKernel = {
   tileM: ROWS,
   tileN: COLS,
-  pipeline(gpu: Gpu, { cin, cout, format }: ConvPipelineShape) {
+  pipeline(gpu: Gpu, { cin, cout, format, act }: ConvPipelineShape) {
     const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
     if (!subgroups || lo !== LANES || hi !== LANES)
       throw new Error(`conv2d.subgroup needs subgroups of exactly ${LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
     // vec4-typed loads where every vec4 is aligned (conv2d.subgroup_vec4.ts), scalar loads otherwise.
-    if (cin % 4 === 0 && cout % 4 === 0) return gpu.pipeline(`conv2d.subgroup.vec4.${format}`, () => subgroupVec4ConvWgsl(format));
-    return gpu.pipeline(`conv2d.subgroup.${format}`, () => wgsl(format));
+    if (cin % 4 === 0 && cout % 4 === 0) return gpu.pipeline(`conv2d.subgroup.vec4.${format}${dtypeKey(act)}`, () => subgroupVec4ConvWgsl(format, act));
+    return gpu.pipeline(`conv2d.subgroup.${format}${dtypeKey(act)}`, () => wgsl(format, act));
   },
 };

@@ -11,10 +11,13 @@
 // Per step of 32 input channels, lane l loads channels 4l .. 4l+3 of each of the 16 pixels as one
 // vec4 (zeros past Cin, which is a multiple of 4, so a vec4 is all in or all out), the 16 x 32 block
 // is shared with subgroupBroadcast, and each lane loads one vec4 of weights per k.
+// Precision: x and y stored as f32 or f16 (array<vec4f> / array<vec4h>, activation.ts); ld() widens
+// to vec4f, accumulators are f32, the output is narrowed at the store.
 
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { CONV_PARAMS_STRUCT } from './conv2d.common.js';
 import { weightWgsl, type WeightFormat } from './weight_format.js';
+import { enableF16, storageType, type ActivationDType } from './activation.js';
 
 const LANES = 8;
 const ROWS = 16;
@@ -38,19 +41,21 @@ ${each(ROWS, (r) => `        let a${r} = ld(o${r}, c, cok);`)}
 ${steps.join('\n')}`;
 };
 
-export const subgroupVec4ConvWgsl = (format: WeightFormat) => /* wgsl */ `enable subgroups;
+export const subgroupVec4ConvWgsl = (format: WeightFormat, act: ActivationDType) => /* wgsl */ `enable subgroups;
+${enableF16(act)}
 ${CONV_PARAMS_STRUCT}
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;     // NHWC input (a band of rows), Cin % 4 == 0
+alias act = ${act};
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, 4)}>;     // NHWC input (a band of rows), Cin % 4 == 0
 // weights [K, Cout], Cout % 4 == 0, read 4 output channels at a time
 ${weightWgsl(2, 'wt', format, true)}
 @group(0) @binding(3) var<storage, read> bias: array<f32>;    // [Cout]
-@group(0) @binding(4) var<storage, read_write> y: array<f32>; // NHWC output (a band of rows)
+@group(0) @binding(4) var<storage, read_write> y: array<act>; // NHWC output (a band of rows)
 ${LINEAR_WORKGROUP}
 
 // Channels ci .. ci+3 of the pixel whose channel 0 is at element o (o < 0: padding, reads as 0).
 fn ld(o: i32, ci: u32, ok: bool) -> vec4f {
   let valid = ok && o >= 0;
-  return select(vec4f(0.0), x[select(0u, (u32(o) + ci - p.inBase) / 4u, valid)], valid);
+  return select(vec4f(0.0), vec4f(x[select(0u, (u32(o) + ci - p.inBase) / 4u, valid)]), valid);
 }
 
 fn tap(img: u32, ih: i32, iw: i32) -> i32 {
@@ -87,6 +92,6 @@ ${channelStep()}
 
   if (n0 >= p.Cout) { return; }
   let b = vec4f(bias[n0], bias[n0 + 1u], bias[n0 + 2u], bias[n0 + 3u]);
-${each(ROWS, (r) => `  if (m0 + ${r}u < p.M) { let o = (p.pix0 + m0 + ${r}u) * p.Cout + n0 - p.outBase; let v = acc${r} + b; y[o] = v.x; y[o + 1u] = v.y; y[o + 2u] = v.z; y[o + 3u] = v.w; }`)}
+${each(ROWS, (r) => `  if (m0 + ${r}u < p.M) { let o = (p.pix0 + m0 + ${r}u) * p.Cout + n0 - p.outBase; let v = acc${r} + b; y[o] = act(v.x); y[o + 1u] = act(v.y); y[o + 2u] = act(v.z); y[o + 3u] = act(v.w); }`)}
 }
 `;

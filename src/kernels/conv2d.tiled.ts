@@ -4,20 +4,22 @@
 // K is walked in steps of 16: the workgroup stages A[64 x 16] (gathered from the input, k fastest so
 // neighbouring invocations read neighbouring channels) and B[16 x 64] in workgroup memory, then each
 // invocation multiplies its 4x4 sub-tile out of them: 8 shared loads feed 16 FMAs.
-// Precision: f32 activations, f32 accumulators; the weight is f32, f16 or bf16 (weight_format.ts),
-// widened to f32 as it is staged.
+// Precision: activations stored f32 or f16 (activation.ts), widened to f32 as they are staged; f32
+// accumulators; the weight is f32, f16 or bf16 (weight_format.ts), widened to f32 as it is staged;
+// the output narrowed to the activation dtype at the store.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { convParamsWgsl, type ConvKernel, type ConvPipelineShape } from './conv2d.common.js';
 import type { WeightFormat } from './weight_format.js';
+import { dtypeKey, type ActivationDType } from './activation.js';
 
 const BM = 64;
 const BN = 64;
 const BK = 16;
 
-const wgsl = (format: WeightFormat) => /* wgsl */ `
-${convParamsWgsl(format)}
+const wgsl = (format: WeightFormat, act: ActivationDType) => /* wgsl */ `
+${convParamsWgsl(format, act)}
 ${LINEAR_WORKGROUP}
 const BM = ${BM}u; const BN = ${BN}u; const BK = ${BK}u;
 var<workgroup> As: array<f32, ${BK * BM}>; // [k][m]
@@ -60,7 +62,7 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
     if (m >= p.M) { break; }
     for (var j = 0u; j < 4u; j++) {
       let co = n0 + tx * 4u + j;
-      if (co < p.Cout) { y[(p.pix0 + m) * p.Cout + co - p.outBase] = acc[i][j] + bias[co]; }
+      if (co < p.Cout) { y[(p.pix0 + m) * p.Cout + co - p.outBase] = act(acc[i][j] + bias[co]); }
     }
   }
 }
@@ -69,5 +71,5 @@ fn main(@builtin(local_invocation_index) tid: u32, @builtin(workgroup_id) wid: v
 export const tiledConvKernel: ConvKernel = {
   tileM: BM,
   tileN: BN,
-  pipeline: (gpu: Gpu, { format }: ConvPipelineShape) => gpu.pipeline(`conv2d.tiled.${format}`, () => wgsl(format)),
+  pipeline: (gpu: Gpu, { format, act }: ConvPipelineShape) => gpu.pipeline(`conv2d.tiled.${format}${dtypeKey(act)}`, () => wgsl(format, act)),
 };

@@ -12,7 +12,8 @@
 //   - conv2d.tiled.ts: the classic shared-memory tiling, right for real GPUs (portable default).
 //   - conv2d.subgroup.ts: operands shared between lanes with subgroupBroadcast, for lavapipe, whose
 //     workgroup-memory loads are emulated lane by lane (see docs/kernels.md).
-// Both compute one band of output rows per dispatch (see gpu/bands.ts) and accumulate in f32.
+// Both compute one band of output rows per dispatch (see gpu/bands.ts) and accumulate in f32; the
+// output is stored in the input's activation dtype (f32, or f16: activation.ts).
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands, type Range } from '../gpu/bands.js';
@@ -25,6 +26,7 @@ import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.j
 import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
 import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
+import { activationDType } from './activation.js';
 
 export type { ConvKernel };
 
@@ -49,9 +51,10 @@ export function registerConvVariant(name: ConvVariant, k: ConvKernel): void {
   variants[name] = k;
 }
 
-/** The direct-convolution variant for this adapter. */
+/** The direct-convolution variant for this adapter: the subgroup kernels assume exactly 8 lanes. */
 export function defaultConvVariant(gpu: Gpu): ConvVariant {
-  return gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
+  const { subgroups, subgroupMinSize, subgroupMaxSize } = gpu.features;
+  return subgroups && subgroupMinSize === 8 && subgroupMaxSize === 8 && variants.subgroup ? 'subgroup' : 'tiled';
 }
 
 /**
@@ -185,10 +188,11 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
     return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2, opts.variant === undefined);
   }
   if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
-  const y = gpu.empty([n, hout, wout, k.cout], label);
+  const act = activationDType(x, label);
+  const y = gpu.empty([n, hout, wout, k.cout], label, act);
   const kernel = variants[variant];
   if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);
-  const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout, format: k.format });
+  const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout, format: k.format, act });
 
   // Output rows are (n, oh) flattened; a band of them reads input rows from the first row's top halo
   // to the last row's bottom halo (clipped to the image; rows in the padding are never read).

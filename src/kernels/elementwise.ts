@@ -8,11 +8,14 @@
 // lavapipe emulates every load lane by lane, so fewer, wider loads are what make it fast), or scalars
 // when the size is not a multiple of 4. Tensors larger than a binding are split into flat bands
 // (gpu/bands.ts) on vec4 boundaries, so results are identical.
+// Precision: each input is stored f32 or f16 (kernels/activation.ts), widened to f32 as it is
+// loaded; the op runs in f32 and the output, stored in the first input's dtype, is narrowed once.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands } from '../gpu/bands.js';
 import { sameShape, type Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
 const PER_GROUP = 1024; // 256 invocations x 4 elements
 
@@ -22,18 +25,22 @@ fn silu(x: T) -> T { return x / (1.0 + exp(-x)); }
 `;
 
 /**
- * `inPlace`: the result overwrites the first input, which is then bound once, read_write, as `out`
- * (WebGPU forbids binding a buffer both read-only and writable in one dispatch).
+ * dtypes: the inputs', then the output's (kernels/activation.ts). `inPlace`: the result overwrites the
+ * first input, which is then bound once, read_write, as `out` (WebGPU forbids binding a buffer both
+ * read-only and writable in one dispatch); the output then has the first input's dtype.
  */
-function flatKernel(nInputs: number, expr: string, vec4: boolean, inPlace = false): string {
+function flatKernel(dtypes: ActivationDType[], expr: string, vec4: boolean, inPlace = false): string {
+  const nInputs = dtypes.length - 1;
+  const V = vec4 ? 4 : 1;
   const first = inPlace ? 1 : 0;
-  const inputs = Array.from({ length: nInputs - first }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i + first}: array<T>;`).join('\n');
-  return /* wgsl */ `
+  const inputs = Array.from({ length: nInputs - first }, (_, i) => `@group(0) @binding(${i + 1}) var<storage, read> in${i + first}: array<${storageType(dtypes[i + first], V)}>;`).join('\n');
+  const out = dtypes[nInputs];
+  return /* wgsl */ `${enableF16(...dtypes)}
 alias T = ${vec4 ? 'vec4f' : 'f32'};
 struct Params { count: u32, base: u32, scale: f32, scale2: f32 }   // units (T) in this band, its first element, op scalars
 @group(0) @binding(0) var<uniform> p: Params;
 ${inputs}
-@group(0) @binding(${nInputs - first + 1}) var<storage, read_write> out: array<T>;
+@group(0) @binding(${nInputs - first + 1}) var<storage, read_write> out: array<${storageType(out, V)}>;
 ${SILU_WGSL}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
@@ -42,9 +49,9 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   for (var j = 0u; j < 4u; j++) {
     let i = first + j * 256u;        // index within the band
     if (i >= p.count) { return; }
-    let a = ${inPlace ? 'out' : 'in0'}[i]; ${nInputs > 1 ? 'let b = in1[i];' : ''} ${nInputs > 2 ? 'let c = in2[i];' : ''}
+    let a = T(${inPlace ? 'out' : 'in0'}[i]); ${nInputs > 1 ? 'let b = T(in1[i]);' : ''} ${nInputs > 2 ? 'let c = T(in2[i]);' : ''}
     let s1 = T(p.scale); let s2 = T(p.scale2);
-    out[i] = ${expr};
+    out[i] = ${storageType(out, V)}(${expr});
   }
 }`;
 }
@@ -54,13 +61,15 @@ function flatOp(gpu: Gpu, key: string, expr: string, inputs: Tensor[], scale: nu
   if (inputs.length > 3) throw new Error(`${label}: at most 3 inputs`);
   const shape = inputs[0].shape;
   for (const t of inputs) if (!sameShape(t.shape, shape)) throw new Error(`${label}: shapes [${shape}] and [${t.shape}] differ`);
-  const out = inPlace ? inputs[0] : gpu.empty(shape, label);
+  // The output is stored like the first input (an op's output has its main input's dtype).
+  const dtypes = [...inputs.map((t) => activationDType(t, label)), activationDType(inputs[0], label)];
+  const out = inPlace ? inputs[0] : gpu.empty(shape, label, dtypes[dtypes.length - 1]);
   const vec4 = out.size % 4 === 0;
   const V = vec4 ? 4 : 1;
-  const align = Math.max(gpu.storageAlign / 4, V);
+  const align = Math.max(gpu.storageAlign / (dtypes.includes('f16') ? 2 : 4), V);
   // Band starts are multiples of the offset alignment, so every binding starts exactly at its band.
   const bands = planBands(gpu, out.size, (r0, r1) => [[r0, r1]], label, align);
-  const pipeline = gpu.pipeline(`elementwise.${key}${vec4 ? '.vec4' : ''}${inPlace ? '.inplace' : ''}`, () => flatKernel(inputs.length, expr, vec4, inPlace));
+  const pipeline = gpu.pipeline(`elementwise.${key}${vec4 ? '.vec4' : ''}${inPlace ? '.inplace' : ''}${dtypeKey(...dtypes)}`, () => flatKernel(dtypes, expr, vec4, inPlace));
   gpu.op(`${label} [${shape}]`, (pass) => {
     for (const { r0, r1 } of bands) {
       const bindings = [...inputs.slice(inPlace ? 1 : 0), out].map((t) => gpu.bind(t, r0, r1).binding);

@@ -16,11 +16,15 @@
 // vec4 loads, no per-element index arithmetic: the fast path, for C a multiple of 4 up to 1024) and a
 // scalar fallback for other channel counts. Partials depend only on the image size, never on the
 // binding limit, so banded and unbanded runs do the same arithmetic and give identical results.
+// Precision: x and y are stored f32 or f16 (activation.ts); x is widened to f32 as it is loaded, the
+// statistics (Welford partials, mean, rstd), gamma, beta, the time embedding's scale/shift and all
+// arithmetic are f32; y is narrowed once at the store.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
 export interface GroupNormOptions {
   groups: number;
@@ -40,10 +44,10 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
 }`;
 
 // Scalar stats (any C/G): one workgroup per (row, group), each invocation a strided Welford.
-const statsWgsl = () => /* wgsl */ `
+const statsWgsl = (act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 struct Params { H: u32, W: u32, C: u32, G: u32, rowsPerChunk: u32, chunksPerImage: u32, chunk0: u32, nChunks: u32, inBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;  // NHWC, a band of chunks
+@group(0) @binding(1) var<storage, read> x: array<${act}>;  // NHWC, a band of chunks
 @group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;  // [N*chunksPerImage, G]: (count, mean, M2, -)
 ${CHAN}
 ${LINEAR_WORKGROUP}
@@ -62,7 +66,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let start = (n * p.H + h0) * p.W * p.C + g * cpg - p.inBase;
   var s = vec3f(0.0);                        // Welford: (count, mean, M2)
   for (var e = lid; e < count; e += 256u) {
-    let v = x[start + (e / cpg) * p.C + e % cpg];
+    let v = f32(x[start + (e / cpg) * p.C + e % cpg]);
     s.x += 1.0;
     let d = v - s.y;
     s.y += d / s.x;
@@ -82,10 +86,10 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 // channels, hence its group, stay fixed, so the loop has no division, and each vector load (the
 // expensive part on lavapipe, where loads are emulated lane by lane) enters Welford as a batch of V
 // merged with Chan's formula. Then the pixel slots of each unit are merged, then the units of a group.
-const rowStatsWgsl = (V: 1 | 2 | 4) => /* wgsl */ `
+const rowStatsWgsl = (V: 1 | 2 | 4, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
 struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, chunk0: u32, nChunks: u32, inBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<${V === 1 ? 'f32' : `vec${V}f`}>;  // NHWC as units of V channels, a band of rows
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, V)}>;  // NHWC as units of V channels, a band of rows
 @group(0) @binding(2) var<storage, read_write> partial: array<vec4f>;  // [N*H, G]: (count, mean, M2, -)
 ${CHAN}
 ${LINEAR_WORKGROUP}
@@ -101,7 +105,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   if (slot < p.slots) {
     var i = row * p.W * p.U + slot * p.U + unit - p.inBase / ${V}u;
     for (var px = slot; px < p.W; px += p.slots) {
-      let v = x[i];
+      let v = ${V === 1 ? 'f32' : `vec${V}f`}(x[i]);
       ${V === 1 ? 's = merge(s, vec3f(1.0, v, 0.0));' : `let m = dot(v, vec${V}f(${1 / V})); // batch mean
       let dv = v - vec${V}f(m);
       s = merge(s, vec3f(${V}.0, m, dot(dv, dv)));`}
@@ -140,14 +144,14 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
 }`;
 
 // Scalar apply (any C): one invocation per element, in flat bands.
-const applyWgsl = (silu: boolean, scaleShift: boolean) => /* wgsl */ `
+const applyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
 struct Params { HWC: u32, C: u32, G: u32, count: u32, e0: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${act}>;
 @group(0) @binding(2) var<storage, read> stats: array<vec2f>;
 @group(0) @binding(3) var<storage, read> gamma: array<f32>;
 @group(0) @binding(4) var<storage, read> beta: array<f32>;
-@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<${act}>;
 ${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<f32>;  // [N, 2C]' : ''}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
@@ -157,23 +161,23 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let e = p.e0 + i;                           // global element index
   let n = e / p.HWC; let c = e % p.C;
   let st = stats[n * p.G + c / (p.C / p.G)];
-  var v = (x[e - p.inBase] - st.x) * st.y * gamma[c] + beta[c];
+  var v = (f32(x[e - p.inBase]) - st.x) * st.y * gamma[c] + beta[c];
   ${scaleShift ? 'v = v * (1.0 + ss[n * 2u * p.C + c]) + ss[n * 2u * p.C + p.C + c];' : ''}
   ${silu ? 'v = v / (1.0 + exp(-v));         // silu, as in elementwise.ts' : ''}
-  y[e - p.outBase] = v;
+  y[e - p.outBase] = ${act}(v);
 }`;
 
 // Row apply (C a multiple of 4, C <= 1024): one workgroup per image row; invocation t owns channel unit
 // t % U for the whole row, so its statistics, gamma, beta (and scale/shift) are loaded once and the
 // pixel loop is one vec4 load, a few FMAs and one store.
-const rowApplyWgsl = (silu: boolean, scaleShift: boolean) => /* wgsl */ `
+const rowApplyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
 struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, 4)}>;
 @group(0) @binding(2) var<storage, read> stats: array<vec2f>;
 @group(0) @binding(3) var<storage, read> gamma: array<vec4f>;
 @group(0) @binding(4) var<storage, read> beta: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> y: array<${storageType(act, 4)}>;
 ${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
@@ -194,10 +198,10 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   ${scaleShift ? 'let scale = 1.0 + ss[n * 2u * p.U + unit]; let shift = ss[n * 2u * p.U + p.U + unit];' : ''}
   var i = row * p.W * p.U + slot * p.U + unit;
   for (var px = slot; px < p.W; px += p.slots) {
-    var v = (x[i - p.inBase / 4u] - mean) * a + b;
+    var v = (vec4f(x[i - p.inBase / 4u]) - mean) * a + b;
     ${scaleShift ? 'v = v * scale + shift;' : ''}
     ${silu ? 'v = v / (1.0 + exp(-v));       // silu' : ''}
-    y[i - p.outBase / 4u] = v;
+    y[i - p.outBase / 4u] = ${storageType(act, 4)}(v);
     i += p.slots * p.U;
   }
 }`;
@@ -207,6 +211,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   const [n, h, w, c] = x.shape;
   if (c % o.groups !== 0) throw new Error(`${label}: ${c} channels are not divisible into ${o.groups} groups`);
   if (weight.size !== c || bias.size !== c) throw new Error(`${label}: weight/bias must have ${c} values`);
+  if (o.scaleShift && o.scaleShift.dtype !== 'f32') throw new Error(`${label}: scale/shift must be f32 (the time embedding path stays f32), got ${o.scaleShift.dtype}`);
   if (o.scaleShift && o.scaleShift.size !== n * 2 * c) throw new Error(`${label}: scale/shift must be [${n}, ${2 * c}], got [${o.scaleShift.shape}]`);
   const cpg = c / o.groups;
   const units = c / 4;
@@ -218,15 +223,17 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   const rowElems = w * c;
   const partial = gpu.empty([rows, o.groups, 4], `${label}.partial`);
   const stats = gpu.empty([n, o.groups, 2], `${label}.stats`);
-  const y = gpu.empty(x.shape, label);
+  const act = activationDType(x, label);
+  const y = gpu.empty(x.shape, label, act); // partials and statistics stay f32
+  const dk = dtypeKey(act);
   const tag = `${label} [${x.shape}] g${o.groups}${o.scaleShift ? ' scale_shift' : ''}${o.silu ? ' silu' : ''}`;
 
   const statsBands = planBands(gpu, rows, (r0, r1) => [[r0 * rowElems, r1 * rowElems]], tag);
   const V = cpg % 4 === 0 ? 4 : cpg % 2 === 0 ? 2 : 1; // channels per load in the row stats kernel
   const statsUnits = c / V;
-  const vecStats = statsUnits <= 256 && (V === 1 || gpu.storageAlign % (4 * V) === 0);
+  const vecStats = statsUnits <= 256 && (V === 1 || gpu.storageAlign % ((act === 'f16' ? 2 : 4) * V) === 0);
   gpu.op(`${tag} stats`, (pass) => {
-    const pipe = vecStats ? gpu.pipeline(`group_norm.stats.row${V}`, () => rowStatsWgsl(V)) : gpu.pipeline('group_norm.stats', statsWgsl);
+    const pipe = vecStats ? gpu.pipeline(`group_norm.stats.row${V}${dk}`, () => rowStatsWgsl(V, act)) : gpu.pipeline(`group_norm.stats${dk}`, statsWgsl(act));
     for (const { r0, r1 } of statsBands) {
       const xb = gpu.bind(x, r0 * rowElems, r1 * rowElems);
       const params = vecStats
@@ -243,7 +250,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   if (rowKernels) {
     const bands = planBands(gpu, rows, (r0, r1) => [[r0 * rowElems, r1 * rowElems]], tag);
     gpu.op(`${tag} apply`, (pass) => {
-      const pipe = gpu.pipeline(`group_norm.apply.row${key}`, () => rowApplyWgsl(!!o.silu, !!o.scaleShift));
+      const pipe = gpu.pipeline(`group_norm.apply.row${key}${dk}`, () => rowApplyWgsl(!!o.silu, !!o.scaleShift, act));
       for (const { r0, r1 } of bands) {
         const [xb, yb] = [gpu.bind(x, r0 * rowElems, r1 * rowElems), gpu.bind(y, r0 * rowElems, r1 * rowElems)];
         const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding, ...extra];
@@ -253,7 +260,7 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   } else {
     const bands = planBands(gpu, x.size, (e0, e1) => [[e0, e1]], tag);
     gpu.op(`${tag} apply`, (pass) => {
-      const pipe = gpu.pipeline(`group_norm.apply${key}`, () => applyWgsl(!!o.silu, !!o.scaleShift));
+      const pipe = gpu.pipeline(`group_norm.apply${key}${dk}`, () => applyWgsl(!!o.silu, !!o.scaleShift, act));
       for (const { r0, r1 } of bands) {
         const [xb, yb] = [gpu.bind(x, r0, r1), gpu.bind(y, r0, r1)];
         const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding, ...extra];

@@ -6,7 +6,8 @@
 // [tokens, 3C] tensor and heads out of [tokens, C] without copies. Rows of A and C are processed in
 // bands that each fit the planning binding limit (see gpu/bands.ts); B and the bias are bound whole
 // (B is at most one image's K or V, a few MB), checked against the device's real binding limit.
-// Accumulation is in f32. Kernels, chosen like conv2d's: matmul.tiled.ts (portable, shared memory)
+// Accumulation is in f32, and A, B, C are f32 tensors (f16 views are refused: on the f16-activation
+// path the attention casts q, k, v to f32 first, models/attention.ts). Kernels, chosen like conv2d's: matmul.tiled.ts (portable, shared memory)
 // and matmul.subgroup.ts (lavapipe: operands shared with subgroupBroadcast). Both give the same result
 // for every band split: each element of C is computed by the same code from the same inputs.
 
@@ -69,6 +70,8 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   const transB = opts.transB ?? false;
   const [m, k] = [a.rows, a.cols];
   const [kb, n] = transB ? [b.cols, b.rows] : [b.rows, b.cols];
+  for (const [v, what] of [[a, 'A'], [b, 'B'], ...(opts.out ? [[opts.out, 'out'] as const] : [])] as const)
+    if (v.tensor.dtype !== 'f32') throw new Error(`matmul ${label} ${what}: ${v.tensor} is ${v.tensor.dtype}; matmul reads and writes f32 (cast first: kernels/activation.ts)`);
   checkView(a, `${label} A`);
   checkView(b, `${label} B`);
   if (kb !== k) throw new Error(`${label}: A is ${m}x${k} but B${transB ? '^T' : ''} is ${kb}x${n}`);

@@ -1,17 +1,18 @@
 // Channel slice, NHWC: y[n, h, w, :] = x[n, h, w, c0:c1] (the mean/logvar halves of quant_conv's
 // output, the first 3 of the UNet's 6 output channels). A pure copy, one invocation per output
-// element, in bands of pixels.
+// element, in bands of pixels, in the input's storage type (f32 or f16: activation.ts).
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
-const wgsl = () => /* wgsl */ `
+const wgsl = (act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 struct Params { C: u32, c0: u32, Cout: u32, e0: u32, count: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${act}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${act}>;
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -26,11 +27,12 @@ export function sliceChannels(gpu: Gpu, x: Tensor, c0: number, c1: number, label
   const c = x.shape[x.shape.length - 1];
   if (c0 < 0 || c1 > c || c0 >= c1) throw new Error(`${label}: channels [${c0}, ${c1}) of a ${c}-channel tensor`);
   const cout = c1 - c0;
-  const y = gpu.empty([...x.shape.slice(0, -1), cout], label);
+  const act = activationDType(x, label);
+  const y = gpu.empty([...x.shape.slice(0, -1), cout], label, act);
   const pixels = x.size / c;
   const ranges = (p0: number, p1: number): Range[] => [[p0 * c, p1 * c], [p0 * cout, p1 * cout]];
   const bands = planBands(gpu, pixels, ranges, `${label} [${x.shape}]`);
-  const pipe = gpu.pipeline('slice_channels', wgsl);
+  const pipe = gpu.pipeline(`slice_channels${dtypeKey(act)}`, wgsl(act));
   gpu.op(`${label} [${x.shape}][..., ${c0}:${c1}]`, (pass) => {
     for (const { r0, r1 } of bands) {
       const [inR, outR] = ranges(r0, r1);

@@ -4,7 +4,7 @@
 //
 // One workgroup of 256 invocations per row: a max reduction, a sum reduction, then the write, each a
 // strided pass over the row followed by a tree in workgroup memory. Used by the attention on its
-// score chunks, which are sized to fit one binding.
+// score chunks, which are sized to fit one binding. Always f32 (also on the f16-activation path).
 
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';

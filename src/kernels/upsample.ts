@@ -6,18 +6,20 @@
 // Fast path (C a multiple of 4, at most 1024 channels): one workgroup per output row; invocation t owns
 // the 4 channels of unit t % U and walks the source row's pixels, loading each once (as a vec4) and
 // storing it f times: no per-element index arithmetic. Otherwise one invocation per output element.
-// Either way in bands of output rows, each reading only its source rows. A pure copy: bit-exact.
+// Either way in bands of output rows, each reading only its source rows. A pure copy: bit-exact, in
+// the input's storage type (f32 or f16: activation.ts).
 
 import type { Gpu } from '../gpu/gpu.js';
 import { planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
+import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
-const wgsl = () => /* wgsl */ `
+const wgsl = (act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 struct Params { H: u32, W: u32, C: u32, f: u32, e0: u32, count: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<${act}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${act}>;
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -32,11 +34,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   y[e - p.outBase] = x[((n * p.H + ih) * p.W + ow / p.f) * p.C + c - p.inBase];
 }`;
 
-const rowWgsl = (f: number) => /* wgsl */ `
+const rowWgsl = (f: number, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
 struct Params { H: u32, W: u32, U: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, 4)}>;
+@group(0) @binding(2) var<storage, read_write> y: array<${storageType(act, 4)}>;
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -56,7 +58,8 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
 /** x [N, H, W, C] -> [N, H*f, W*f, C]. */
 export function upsampleNearest(gpu: Gpu, x: Tensor, f: number, label = 'upsample_nearest'): Tensor {
   const [n, h, w, c] = x.shape;
-  const y = gpu.empty([n, h * f, w * f, c], label);
+  const act = activationDType(x, label);
+  const y = gpu.empty([n, h * f, w * f, c], label, act);
   const outRow = w * f * c;
   const srcRow = (r: number) => Math.floor(r / (h * f)) * h + Math.floor((r % (h * f)) / f);
   const ranges = (r0: number, r1: number): Range[] => [
@@ -66,7 +69,7 @@ export function upsampleNearest(gpu: Gpu, x: Tensor, f: number, label = 'upsampl
   const bands = planBands(gpu, n * h * f, ranges, `${label} [${x.shape}]`);
   const units = c / 4;
   if (c % 4 === 0 && units <= 256) {
-    const pipe = gpu.pipeline(`upsample_nearest.row${f}`, () => rowWgsl(f));
+    const pipe = gpu.pipeline(`upsample_nearest.row${f}${dtypeKey(act)}`, () => rowWgsl(f, act));
     gpu.op(`${label} [${x.shape}] x${f}`, (pass) => {
       for (const { r0, r1 } of bands) {
         const [inR, outR] = ranges(r0, r1);
@@ -76,7 +79,7 @@ export function upsampleNearest(gpu: Gpu, x: Tensor, f: number, label = 'upsampl
     });
     return y;
   }
-  const pipe = gpu.pipeline('upsample_nearest', wgsl);
+  const pipe = gpu.pipeline(`upsample_nearest${dtypeKey(act)}`, wgsl(act));
   gpu.op(`${label} [${x.shape}] x${f}`, (pass) => {
     for (const { r0, r1 } of bands) {
       const [inR, outR] = ranges(r0, r1);

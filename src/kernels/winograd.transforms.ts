@@ -17,6 +17,7 @@
 import { weightWgsl, type WeightFormat } from './weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
+import { dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 
 export const TRANSFORM_WG = 64;
 
@@ -78,6 +79,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 // store, so one vec4 access costs about what one f32 access does. When the channel count is a multiple
 // of 4, the activation is bound as array<vec4f> too (aligned: see conv2d.subgroup_vec4.ts); otherwise
 // its channels are read and written one by one, masked at the channel count.
+// Precision: the activation x / y is stored f32 or f16 (activation.ts), widened to f32 by ld() and
+// narrowed at st(); V, M (the op's scratch) and all transform arithmetic stay f32.
 
 /** Bᵀ applied to 4 values (here: vec4s of 4 channels), as a WGSL helper. */
 const BT_WGSL = /* wgsl */ `
@@ -85,9 +88,9 @@ fn bt(a: vec4f, b: vec4f, c: vec4f, d: vec4f) -> array<vec4f, 4> { return array<
 `;
 
 /** V = Bᵀ d B for every tile t < Tp and channel ci < Kp of the band: x (NHWC band) -> V [16, Tp, Kp]. */
-const inputWgsl = (vec4: boolean) => () => /* wgsl */ `
+const inputWgsl = (vec4: boolean, act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 ${BAND_PARAMS_WGSL}
-@group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, vec4 ? 4 : 1)}>;
 @group(0) @binding(2) var<storage, read_write> V: array<vec4f>;
 ${BT_WGSL}
 // Channels ci .. ci+3 of input pixel (n, ih, iw); zeros outside the image and past Cin.
@@ -95,9 +98,9 @@ fn ld(n: u32, ih: i32, iw: i32, ci: u32, live: bool) -> vec4f {
   let ok = live && ih >= 0 && iw >= 0 && ih < i32(p.H) && iw < i32(p.W);
   let at = select(0u, ((n * p.H + u32(ih)) * p.W + u32(iw)) * p.Cin + ci - p.inBase, ok);
 ${vec4
-  ? '  return select(vec4f(0.0), x[at / 4u], ok);'
+  ? '  return select(vec4f(0.0), vec4f(x[at / 4u]), ok);'
   : `  var v = vec4f(0.0);
-  for (var q = 0u; q < 4u; q++) { if (ok && ci + q < p.Cin) { v[q] = x[at + q]; } }
+  for (var q = 0u; q < 4u; q++) { if (ok && ci + q < p.Cin) { v[q] = f32(x[at + q]); } }
   return v;`}
 }
 
@@ -132,19 +135,19 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 `;
 
 /** Y = Aᵀ m A + bias for every tile t < T and channel co < Cout: M [16, Tp, Np] -> y (NHWC band). */
-const outputWgsl = (vec4: boolean) => () => /* wgsl */ `
+const outputWgsl = (vec4: boolean, act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 ${BAND_PARAMS_WGSL}
 @group(0) @binding(1) var<storage, read> M: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<${vec4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${storageType(act, vec4 ? 4 : 1)}>;
 // Aᵀ applied to 4 values: the 2 outputs of a row (or column).
 fn at(a: vec4f, b: vec4f, c: vec4f, d: vec4f) -> array<vec4f, 2> { return array<vec4f, 2>(a + b + c, b - c - d); }
 
 // Stores channels co .. co+3 at element o of the output band (masked at Cout on the scalar path).
 fn st(o: u32, co: u32, v: vec4f) {
 ${vec4
-  ? '  y[o / 4u] = v;'
-  : '  for (var q = 0u; q < 4u; q++) { if (co + q < p.Cout) { y[o + q] = v[q]; } }'}
+  ? `  y[o / 4u] = ${storageType(act, 4)}(v);`
+  : `  for (var q = 0u; q < 4u; q++) { if (co + q < p.Cout) { y[o + q] = ${act}(v[q]); } }`}
 }
 
 @compute @workgroup_size(${TRANSFORM_WG})
@@ -187,8 +190,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 export const winogradWeightPipeline = (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
   gpu.pipeline(`winograd.weights.${format}.${uFormat}`, () => weightTransformWgsl(format, uFormat));
 /** The input transform's pipeline: vec4 loads of the activation when Cin % 4 == 0. */
-export const winogradInputPipeline = (gpu: Gpu, cin: number) =>
-  cin % 4 === 0 ? gpu.pipeline('winograd.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd.input', inputWgsl(false));
+export const winogradInputPipeline = (gpu: Gpu, cin: number, act: ActivationDType = 'f32') =>
+  cin % 4 === 0 ? gpu.pipeline(`winograd.input.vec4${dtypeKey(act)}`, inputWgsl(true, act)) : gpu.pipeline(`winograd.input${dtypeKey(act)}`, inputWgsl(false, act));
 /** The output transform's pipeline: vec4 stores of the activation when Cout % 4 == 0. */
-export const winogradOutputPipeline = (gpu: Gpu, cout: number) =>
-  cout % 4 === 0 ? gpu.pipeline('winograd.output.vec4', outputWgsl(true)) : gpu.pipeline('winograd.output', outputWgsl(false));
+export const winogradOutputPipeline = (gpu: Gpu, cout: number, act: ActivationDType = 'f32') =>
+  cout % 4 === 0 ? gpu.pipeline(`winograd.output.vec4${dtypeKey(act)}`, outputWgsl(true, act)) : gpu.pipeline(`winograd.output${dtypeKey(act)}`, outputWgsl(false, act));

@@ -27,15 +27,16 @@ import { CORE_ROWS } from './matmul.core.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
 import { positions, textureBinding, winogradU, type WinogradTile } from './winograd.weights.js';
+import { activationDType, type ActivationDType } from './activation.js';
 
 export { positions, type WinogradTile } from './winograd.weights.js';
 
 // Tile 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 = F(4x4, 3x3) (6x6
 // input tiles, 36 positions, winograd4.transforms.ts). Same GEMM core, same banding.
-const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number) =>
+const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number, act: ActivationDType) =>
   tile === 2
-    ? { input: winogradInputPipeline(gpu, cin), output: winogradOutputPipeline(gpu, cout) }
-    : { input: winograd4InputPipeline(gpu, cin), output: winograd4OutputPipeline(gpu, cout) };
+    ? { input: winogradInputPipeline(gpu, cin, act), output: winogradOutputPipeline(gpu, cout, act) }
+    : { input: winograd4InputPipeline(gpu, cin, act), output: winograd4OutputPipeline(gpu, cout, act) };
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 
@@ -66,7 +67,8 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const [kp, np] = [up(cin, 32), up(cout, 32)];
   const [tilesH, tilesW] = [Math.ceil(h / tile), Math.ceil(w / tile)];
   const u = winogradU(gpu, k, tile, h * w, auto);
-  const y = gpu.empty([n, h, w, cout], label);
+  const act = activationDType(x, label);
+  const y = gpu.empty([n, h, w, cout], label, act); // stored like x; V and M stay f32
 
   // Tile row r (flattened n * tilesH + th) reads input rows tile·th - 1 .. tile·th + tile and writes
   // output rows tile·th .. tile·th + tile - 1 of image n (both clipped to the image): the first and
@@ -111,7 +113,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const maxTp = Math.max(...bands.map((b) => tp(b.r0, b.r1)));
   const v = gpu.empty([P, maxTp, kp], `${label}.winograd.V`);
   const m = gpu.empty([P, maxTp, np], `${label}.winograd.M`);
-  const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout);
+  const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout, act);
   const gemmP = winogradGemm.pipeline(gpu);
 
   const uView = textureBinding(u);

@@ -85,6 +85,7 @@ export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels:
   const s = state(gpu);
   const p = winogradPolicy;
   const cache = p.cache === 'all' || (p.cache === 'auto' && pixels <= p.cacheMaxPixels && s.cachedBytes + bytes <= p.cacheBytes);
+  if (gpu.isPlanning) return plannedU(gpu, k, tile, format, size, cache, auto);
   if (!cache) {
     const u = transientTexture(gpu, tile, format, size);
     transform(gpu, k, tile, u);
@@ -127,6 +128,42 @@ function transientTexture(gpu: Gpu, tile: WinogradTile, format: UFormat, size: [
   s.transient.set(key, { t, size: grown });
   return t;
 }
+
+/**
+ * The U texture a plan (Gpu.plan) counts, without touching the weight or the shared textures: a
+ * cached U lives until the plan ends; transient ones share a plan-local texture per tile and format
+ * (or the real one, when it is already large enough: it is counted in what the device holds).
+ */
+function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], cache: boolean, auto: boolean): GPUTexture {
+  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING;
+  const make = (sz: [number, number, number]) => {
+    const t = gpu.texture({ label: 'planned winograd U', size: sz, format, usage }, texelBytes(format));
+    gpu.onPlanEnd(() => gpu.destroyTexture(t));
+    return t;
+  };
+  if (cache) {
+    if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.byteLength); // a real run releases the direct weight
+    return make(size);
+  }
+  const key = `${tile}.${format}`;
+  const real = state(gpu).transient.get(key);
+  if (real && real.size[0] >= size[0] && real.size[1] >= size[1]) return real.t;
+  let local = planned.get(gpu);
+  if (!local) {
+    planned.set(gpu, (local = new Map()));
+    gpu.onPlanEnd(() => planned.delete(gpu));
+  }
+  const old = local.get(key) ?? real;
+  if (old && old.size[0] >= size[0] && old.size[1] >= size[1]) return old.t;
+  const grown: [number, number, number] = [Math.max(size[0], old?.size[0] ?? 0), Math.max(size[1], old?.size[1] ?? 0), size[2]];
+  // A real run destroys the texture it outgrows: count it out for the rest of the plan.
+  const oldBytes = old ? old.size[0] * old.size[1] * old.size[2] * texelBytes(format) : 0;
+  if (old) gpu.pool.planAdjust(-oldBytes);
+  const t = make(grown);
+  local.set(key, { t, size: grown });
+  return t;
+}
+const planned = new WeakMap<Gpu, Map<string, { t: GPUTexture; size: [number, number, number] }>>();
 
 /** Records U = G g Gᵀ of k into u (one invocation per input channel and 4 output channels). */
 function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture): void {

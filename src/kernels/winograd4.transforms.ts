@@ -15,10 +15,13 @@
 // or 15 (one rounding). test/kernels/winograd4.test.ts checks in float64 that these matrices compute
 // the direct convolution; the WGSL is generated from them (sums in column order, zeros skipped).
 // Same invocation layout as winograd.transforms.ts: one invocation per (tile, 4 channels).
+// Precision as there: x / y stored f32 or f16 (widened at the load, narrowed at the store); V, M and
+// the transform arithmetic f32.
 
 import { weightWgsl, type WeightFormat } from './weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
+import { dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
 import { TRANSFORM_WG } from './winograd.transforms.js';
 
 /** The finite interpolation points (the sixth is ∞). */
@@ -127,10 +130,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: ve
 `;
 
 /** V = Bᵀ d B for every tile t < Tp and channel ci < Kp of the band: x (NHWC band) -> V [36, Tp, Kp]. */
-const inputWgsl = (vec4: boolean) => () => /* wgsl */ `
+const inputWgsl = (vec4: boolean, act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 ${BAND_PARAMS_WGSL}
-@group(0) @binding(1) var<storage, read> x: array<${vec4 ? 'vec4f' : 'f32'}>;  // input rows before midRow
-@group(0) @binding(2) var<storage, read> xb: array<${vec4 ? 'vec4f' : 'f32'}>; // from midRow on (see winograd.ts)
+@group(0) @binding(1) var<storage, read> x: array<${storageType(act, vec4 ? 4 : 1)}>;  // input rows before midRow
+@group(0) @binding(2) var<storage, read> xb: array<${storageType(act, vec4 ? 4 : 1)}>; // from midRow on (see winograd.ts)
 @group(0) @binding(3) var<storage, read_write> V: array<vec4f>;
 // Channels ci .. ci+3 of input pixel (n, ih, iw); zeros outside the image and past Cin.
 fn ld(n: u32, ih: i32, iw: i32, ci: u32, live: bool) -> vec4f {
@@ -140,10 +143,10 @@ fn ld(n: u32, ih: i32, iw: i32, ci: u32, live: bool) -> vec4f {
   let at = select(0u, (gr * p.W + u32(iw)) * p.Cin + ci - select(p.inBase, p.inBaseB, second), ok);
 ${vec4
   ? `  var v = vec4f(0.0);
-  if (ok) { if (second) { v = xb[at / 4u]; } else { v = x[at / 4u]; } }
+  if (ok) { if (second) { v = vec4f(xb[at / 4u]); } else { v = vec4f(x[at / 4u]); } }
   return v;`
   : `  var v = vec4f(0.0);
-  for (var q = 0u; q < 4u; q++) { if (ok && ci + q < p.Cin) { if (second) { v[q] = xb[at + q]; } else { v[q] = x[at + q]; } } }
+  for (var q = 0u; q < 4u; q++) { if (ok && ci + q < p.Cin) { if (second) { v[q] = f32(xb[at + q]); } else { v[q] = f32(x[at + q]); } } }
   return v;`}
 }
 
@@ -170,15 +173,15 @@ ${grid(6, 6, (r, c) => `  V[${r * 6 + c}u * vs + vt] = ${dot(BT4[c], range6.map(
 `;
 
 /** Y = Aᵀ m A + bias for every tile t < T and channel co < Cout: M [36, Tp, Np] -> y (NHWC band). */
-const outputWgsl = (vec4: boolean) => () => /* wgsl */ `
+const outputWgsl = (vec4: boolean, act: ActivationDType) => () => /* wgsl */ `${enableF16(act)}
 ${BAND_PARAMS_WGSL}
 @group(0) @binding(1) var<storage, read> M: array<vec4f>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> y: array<${vec4 ? 'vec4f' : 'f32'}>;
+@group(0) @binding(3) var<storage, read_write> y: array<${storageType(act, vec4 ? 4 : 1)}>;
 fn st(o: u32, co: u32, v: vec4f) {
 ${vec4
-  ? '  y[o / 4u] = v;'
-  : '  for (var q = 0u; q < 4u; q++) { if (co + q < p.Cout) { y[o + q] = v[q]; } }'}
+  ? `  y[o / 4u] = ${storageType(act, 4)}(v);`
+  : `  for (var q = 0u; q < 4u; q++) { if (co + q < p.Cout) { y[o + q] = ${act}(v[q]); } }`}
 }
 
 @compute @workgroup_size(${TRANSFORM_WG})
@@ -209,7 +212,7 @@ ${grid(4, 4, (r, c) => `  if (${r}u < rows && ${c}u < cols) { st(o + ${r === 0 ?
 
 export const winograd4WeightPipeline = (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
   gpu.pipeline(`winograd4.weights.${format}.${uFormat}`, () => weightTransformWgsl(format, uFormat));
-export const winograd4InputPipeline = (gpu: Gpu, cin: number) =>
-  cin % 4 === 0 ? gpu.pipeline('winograd4.input.vec4', inputWgsl(true)) : gpu.pipeline('winograd4.input', inputWgsl(false));
-export const winograd4OutputPipeline = (gpu: Gpu, cout: number) =>
-  cout % 4 === 0 ? gpu.pipeline('winograd4.output.vec4', outputWgsl(true)) : gpu.pipeline('winograd4.output', outputWgsl(false));
+export const winograd4InputPipeline = (gpu: Gpu, cin: number, act: ActivationDType = 'f32') =>
+  cin % 4 === 0 ? gpu.pipeline(`winograd4.input.vec4${dtypeKey(act)}`, inputWgsl(true, act)) : gpu.pipeline(`winograd4.input${dtypeKey(act)}`, inputWgsl(false, act));
+export const winograd4OutputPipeline = (gpu: Gpu, cout: number, act: ActivationDType = 'f32') =>
+  cout % 4 === 0 ? gpu.pipeline(`winograd4.output.vec4${dtypeKey(act)}`, outputWgsl(true, act)) : gpu.pipeline(`winograd4.output${dtypeKey(act)}`, outputWgsl(false, act));

@@ -11,6 +11,7 @@
 // computed in chunks of query rows, each a GEMM, a row softmax and a GEMM, sized by `scoreBytes`
 // (default 32 MiB, never above the binding limit). The result does not depend on the chunking.
 
+import { activationDType, cast } from '../kernels/activation.js';
 import { concatRaw, convertRaw, rawToF32 } from '../kernels/weight_format.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
@@ -62,8 +63,12 @@ export class Attention {
     const [n, h, w, c] = x.shape;
     const tokens = h * w;
     const normed = this.group_norm.forward(gpu, x, `${L}.group_norm`);
-    const qkv = linear(gpu, normed.reshape([n, tokens, c]), this.to_qkv, `${L}.to_qkv`); // [N, HW, 3C]
+    const qkvStored = linear(gpu, normed.reshape([n, tokens, c]), this.to_qkv, `${L}.to_qkv`); // [N, HW, 3C]
     normed.release();
+    // Scores and softmax are f32 whatever the activations (guides: precision §4.5): on the f16 path
+    // q, k, v are widened once here (the mid-block's tokens are few) and o narrowed before to_out.
+    const qkv = cast(gpu, qkvStored, 'f32', `${L}.qkv_f32`);
+    if (qkv !== qkvStored) qkvStored.release();
     const o = gpu.empty([n, tokens, c], `${L}.attn`);
     const chunk = attentionChunkRows(gpu, tokens);
     const scores = gpu.empty([chunk, tokens], `${L}.scores`);
@@ -83,8 +88,10 @@ export class Attention {
     }
     scores.release();
     qkv.release();
-    const proj = this.to_out.forward(gpu, o, `${L}.to_out.0`);
-    o.release();
+    const oStored = cast(gpu, o, activationDType(x, L), `${L}.attn_${x.dtype}`);
+    if (oStored !== o) o.release();
+    const proj = this.to_out.forward(gpu, oStored, `${L}.to_out.0`);
+    oStored.release();
     const y = add(gpu, proj.reshape(x.shape), x, this.cfg.rescaleOutputFactor ?? 1, `${L}.residual`);
     proj.release();
     emit(ctx, L, y);

@@ -16,6 +16,8 @@ import { expHalfClamped, fma } from '../kernels/elementwise.js';
 import { nchwToNhwc } from '../gpu/tensor.js';
 import { TorchGenerator } from './torch_rng.js';
 import { sliceChannels } from '../kernels/slice.js';
+import { cast, type ActivationDType } from '../kernels/activation.js';
+import { checkActivations, type ActivationOptions } from './activations.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
 import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource, type ParamSource } from './params.js';
@@ -32,6 +34,8 @@ export interface AutoencoderKLConfig {
   down_block_types?: string[];
   up_block_types?: string[];
   act_fn?: string;
+  /** diffusers: this VAE overflows f16 (SDXL's); f16 activations are then refused unless forced. */
+  force_upcast?: boolean;
 }
 
 const VAE_EPS = 1e-6;
@@ -145,6 +149,8 @@ export class AutoencoderKL {
   readonly decoder: Decoder;
   readonly quant_conv: Conv2d;
   readonly post_quant_conv: Conv2d;
+  /** How activations are stored between ops (models/activations.ts); default f32. */
+  activations: ActivationDType = 'f32';
 
   constructor(readonly gpu: Gpu, p: ParamLoader, readonly config: AutoencoderKLConfig) {
     const ctx = { gpu };
@@ -184,9 +190,17 @@ export class AutoencoderKL {
     return 2 ** (this.config.block_out_channels.length - 1);
   }
 
+  /**
+   * Stores activations as f16 (needs `shader-f16`; refused when the config says force_upcast: true,
+   * unless `force`) or f32 (the default). Inputs and outputs stay f32 (models/activations.ts).
+   */
+  setActivations(dtype: ActivationDType, opts: ActivationOptions = {}): void {
+    this.activations = checkActivations(this.gpu, dtype, this.config.force_upcast === true, 'AutoencoderKL', opts);
+  }
+
   /** image [N, H, W, 3] in [-1, 1] -> the latent distribution. */
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
-    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale);
+    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
   }
 
   /** latent [N, h, w, L] (unscaled) -> image [N, h*f, w*f, 3], roughly in [-1, 1]. */
@@ -194,11 +208,15 @@ export class AutoencoderKL {
     const [, , , c] = latent.shape;
     if (latent.shape.length !== 4 || c !== this.config.latent_channels)
       throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
-    const z = this.post_quant_conv.forward(this.gpu, latent, 'post_quant_conv');
+    const zIn = cast(this.gpu, latent, this.activations, 'latent_cast');
+    const z = this.post_quant_conv.forward(this.gpu, zIn, 'post_quant_conv');
+    if (zIn !== latent) zIn.release();
     emit(ctx, 'post_quant_conv', z);
     const y = this.decoder.forward(ctx, z);
     z.release();
-    return y;
+    const out = cast(this.gpu, y, 'f32', 'image_f32');
+    if (out !== y) y.release();
+    return out;
   }
 
   release(): void {
@@ -207,12 +225,17 @@ export class AutoencoderKL {
 }
 
 /** encoder -> quant_conv -> (mean, logvar, std): shared with the consistency decoder's encoder. */
-export function encodeToDistribution(ctx: RunContext, encoder: Encoder, quantConv: Conv2d, image: Tensor, latentChannels: number, downscale: number): LatentDistribution {
+export function encodeToDistribution(ctx: RunContext, encoder: Encoder, quantConv: Conv2d, image: Tensor, latentChannels: number, downscale: number, act: ActivationDType = 'f32'): LatentDistribution {
   checkImage(image, encoder.conv_in.weight.cin, downscale);
-  const moments = encoder.forward(ctx, image);
-  const q = quantConv.forward(ctx.gpu, moments, 'quant_conv'); // [N, h, w, 2L]
+  const x = cast(ctx.gpu, image, act, 'image_cast');
+  const moments = encoder.forward(ctx, x);
+  if (x !== image) x.release();
+  const qStored = quantConv.forward(ctx.gpu, moments, 'quant_conv'); // [N, h, w, 2L]
   moments.release();
-  emit(ctx, 'quant_conv', q);
+  emit(ctx, 'quant_conv', qStored);
+  // The distribution (mean, logvar, std, samples) is f32 whatever the activations.
+  const q = cast(ctx.gpu, qStored, 'f32', 'quant_conv_f32');
+  if (q !== qStored) qStored.release();
   const mean = sliceChannels(ctx.gpu, q, 0, latentChannels, 'latent_mean');
   const logvar = sliceChannels(ctx.gpu, q, latentChannels, 2 * latentChannels, 'latent_logvar');
   q.release();

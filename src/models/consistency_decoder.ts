@@ -30,6 +30,8 @@ import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type
 import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
 import { TorchGenerator } from './torch_rng.js';
 import { UNet2DModel, type UNet2DConfig } from './unet2d.js';
+import { cast, type ActivationDType } from '../kernels/activation.js';
+import { checkActivations, type ActivationOptions } from './activations.js';
 
 export interface ConsistencyDecodeOptions {
   /** Number of steps (OpenAI schedule fractions); default 2. Ignored when `timesteps` is given. */
@@ -53,6 +55,8 @@ export interface ConsistencyDecoderConfig {
   scaling_factor: number;
   encoder: AutoencoderKLConfig;
   unet: UNet2DConfig;
+  /** diffusers registers force_upcast=False for this model; honoured like the VAE's if a config sets it. */
+  force_upcast?: boolean;
   /** False for OpenAI's decoder.pt, which holds only the UNet (encode with the SD VAE instead). */
   has_encoder?: boolean;
   /** The sampler's clamp when decode() is not told: true (OpenAI's sampler) for decoder.pt. */
@@ -78,6 +82,8 @@ export class ConsistencyDecoder {
   readonly quant_conv: Conv2d | undefined;
   readonly decoder_unet: UNet2DModel;
   readonly schedule: ConsistencySchedule = consistencySchedule();
+  /** How the encoder's and the UNet's activations are stored (models/activations.ts); default f32. */
+  activations: ActivationDType = 'f32';
 
   constructor(readonly gpu: Gpu, p: ParamLoader, readonly config: ConsistencyDecoderConfig) {
     const ctx = { gpu };
@@ -109,7 +115,15 @@ export class ConsistencyDecoder {
 
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
     if (!this.encoder || !this.quant_conv) throw new Error("encode: this consistency decoder has no encoder (OpenAI's decoder.pt holds only the decoder UNet); encode with the SD VAE (--vae), as diffusers pairs them");
-    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale);
+    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
+  }
+
+  /**
+   * Stores the encoder's and the UNet's activations as f16 (needs `shader-f16`) or f32 (the default).
+   * The sampler (x_t, x0, noise, the scheduler arithmetic) stays f32 (models/activations.ts).
+   */
+  setActivations(dtype: ActivationDType, opts: ActivationOptions = {}): void {
+    this.activations = checkActivations(this.gpu, dtype, this.config.force_upcast === true, 'ConsistencyDecoder', opts);
   }
 
   /** latent [N, h, w, 4] (unscaled, as the encoder gives it) -> image [N, h·f, w·f, 3]. */
@@ -141,8 +155,13 @@ export class ConsistencyDecoder {
       xIn.release();
       emit(ctx, `unet_input_${i}`, unetIn);
       const stepCtx: RunContext = i === 0 ? ctx : { ...ctx, tapFilter: (p) => !p.startsWith('decoder_unet') && (!ctx.tapFilter || ctx.tapFilter(p)) };
-      const out6 = this.decoder_unet.forward(stepCtx, unetIn, t); // [N, H, W, 6]
+      // The UNet runs on the model's activation dtype; its input and output are cast at its edges.
+      const unetAct = cast(gpu, unetIn, this.activations, 'unet_input_cast');
+      const outStored = this.decoder_unet.forward(stepCtx, unetAct, t); // [N, H, W, 6]
+      if (unetAct !== unetIn) unetAct.release();
       unetIn.release();
+      const out6 = cast(gpu, outStored, 'f32', 'unet_output_f32');
+      if (out6 !== outStored) outStored.release();
       emit(ctx, `unet_output_${i}`, out6);
       const out = sliceChannels(gpu, out6, 0, 3, 'unet_output[:3]');
       out6.release();
@@ -226,6 +245,7 @@ export function parseConsistencyConfig(raw: Record<string, unknown>, file: strin
     default_clamp: fromOpenAI,
     latent_channels: latent,
     scaling_factor: get<number>('scaling_factor', 0.18215),
+    force_upcast: get<boolean>('force_upcast', false) === true,
     encoder: {
       in_channels: get<number>('encoder_in_channels', 3),
       out_channels: 3,

@@ -16,7 +16,7 @@ export interface RunContext {
 
 export function emit(ctx: RunContext, path: string, t: Tensor): void {
   if (!ctx.taps || ctx.gpu.dryRun || (ctx.tapFilter && !ctx.tapFilter(path))) return;
-  const copy = ctx.gpu.empty(t.shape, path);
+  const copy = ctx.gpu.empty(t.shape, path, t.dtype); // read() widens f16 taps to f32
   ctx.gpu.commandEncoder().copyBufferToBuffer(t.buffer, 0, copy.buffer, 0, t.byteLength);
   ctx.taps.get(path)?.release();
   ctx.taps.set(path, copy);

@@ -50,6 +50,8 @@ interface LoaderState {
   storage: WeightStorage;
   /** Reads of asynchronous sources, chained so that one tensor is in flight at a time. */
   pending: Promise<void>;
+  /** Set once the source answered a read with a Promise. */
+  async: boolean;
   onProgress?: (loadedBytes: number) => void;
   loadedBytes: number;
 }
@@ -68,7 +70,7 @@ export class ParamLoader {
   static from(source: ParamSource, names: Iterable<string>, what: string, opts: LoaderOptions = {}): ParamLoader {
     const state: LoaderState = {
       source, names: new Set(names), consumed: new Set(), problems: [], what,
-      storage: opts.storage ?? 'as-stored', pending: Promise.resolve(), onProgress: opts.onProgress, loadedBytes: 0,
+      storage: opts.storage ?? 'as-stored', pending: Promise.resolve(), async: false, onProgress: opts.onProgress, loadedBytes: 0,
     };
     return new ParamLoader(state, '');
   }
@@ -130,21 +132,31 @@ export class ParamLoader {
     const entries = specs.map(([name, shape]) => this.entry(name, shape));
     if (entries.some((e) => e === undefined)) return;
     const es = entries as ParamEntry[];
-    const got = es.map((e) => e.bytes());
     const toRaw = (bytes: Uint8Array, i: number) => {
       this.s.loadedBytes += bytes.byteLength;
       return rawWeight(es[i].dtype, bytes);
     };
-    if (got.every((b): b is Uint8Array => !(b instanceof Promise))) {
-      fill(got.map(toRaw));
+    const finishRead = (raws: RawWeight[]) => {
+      fill(raws);
       this.s.onProgress?.(this.s.loadedBytes);
-      return;
+    };
+    // A source is either synchronous (files, memory) or asynchronous (fetches) throughout. Once one
+    // entry has answered with a Promise, every later bytes() call waits for the reads before it, so
+    // an asynchronous source has one tensor in flight at a time.
+    if (!this.s.async) {
+      const first = es[0].bytes();
+      if (!(first instanceof Promise)) {
+        const got = [first, ...es.slice(1).map((e) => e.bytes())];
+        if (got.every((b): b is Uint8Array => !(b instanceof Promise))) return finishRead(got.map(toRaw));
+        throw new Error(`${this.s.what}: ${this.prefix}: a source must answer all reads synchronously or all with Promises`);
+      }
+      this.s.async = true;
+      es[0] = { ...es[0], bytes: () => first };
     }
     this.s.pending = this.s.pending.then(async () => {
       const raws: RawWeight[] = [];
-      for (let i = 0; i < got.length; i++) raws.push(toRaw(await got[i], i));
-      fill(raws);
-      this.s.onProgress?.(this.s.loadedBytes);
+      for (let i = 0; i < es.length; i++) raws.push(toRaw(await es[i].bytes(), i));
+      finishRead(raws);
     });
   }
 

@@ -119,6 +119,36 @@ describe('sdvae check', () => {
     expect(out.at(-1)).toMatch(/^\d+ passed, 0 failed$/);
   });
 
+  it('--weights f16 and bf16-free storage options load and pass; bad values are refused by name', async () => {
+    expect(await runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'f32'])).toBe(0);
+    out = [];
+    // Storing the F32 tiny VAE as f16 changes its numbers by f16 rounding: past the f32 tolerances.
+    expect(await runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'f16'])).toBe(1);
+    expect(out.some((l) => l.startsWith('FAIL'))).toBe(true);
+    await expect(runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--weights', 'int8'])).rejects.toThrow(/--weights: expected as-stored, f16, f32, got "int8"/);
+  });
+
+  it('--activations f16: the tiny consistency decoder passes its io file within the f16 tolerance; refusals are clear', async () => {
+    // tiny-consistency's io cases are judged at the f32 tolerances of the file: f16 storage is past them.
+    expect(await runCheck(['--model', CONS, join(CONS, 'io.safetensors'), '--activations', 'f16'])).toBe(1);
+    out = [];
+    await expect(runCheck(['--model', VAE, join(VAE, 'io.safetensors'), '--activations', 'f16'])).rejects.toThrow(/force_upcast: true/);
+    await expect(runCheck(['--model', CONS, join(CONS, 'io.safetensors'), '--activations', 'bf16'])).rejects.toThrow(/--activations: expected f32 or f16, got "bf16"/);
+    const lat = join(dir, 'f.latent.safetensors');
+    expect(await runEncode([IMG, '--consistency', CONS, '-o', lat, '--resize', '32', '--activations', 'f16'])).toBe(0);
+    expect(await runDecode([lat, '--consistency', CONS, '-o', join(dir, 'f.png'), '--activations', 'f16', '--steps', '1'])).toBe(0);
+    expect(readPng(join(dir, 'f.png')).image.width).toBe(32);
+  });
+
+  it('--memory-budget: a decode over budget is refused with what it needs, and nothing is written', async () => {
+    const lat = join(dir, 'b.latent.safetensors');
+    expect(await runEncode([IMG, '--vae', VAE, '-o', lat, '--resize', '32', '--memory-budget', '4GiB'])).toBe(0);
+    const png = join(dir, 'b.png');
+    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', '1MiB'])).rejects.toThrow(/needs \d+ MiB of GPU memory .* above the memory budget of 1 MiB\. To need less/);
+    expect(existsSync(png)).toBe(false);
+    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', 'lots'])).rejects.toThrow(/--memory-budget: expected a size such as 6GiB/);
+  });
+
   it('rejects a bad --max-binding-bytes', async () => {
     await expect(runCheck(['x.safetensors', '--max-binding-bytes', 'lots'])).rejects.toThrow(/--max-binding-bytes: expected an integer/);
   });

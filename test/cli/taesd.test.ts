@@ -13,7 +13,7 @@ import { fromTensorData } from '../../src/io/image.js';
 import { writeLatentFile } from '../../src/io/latents.js';
 import { readPng } from '../../src/io/png.js';
 import { readSafetensors } from '../../src/io/safetensors.js';
-import { resolveTaesdPath } from '../../src/pipeline.js';
+import { resolveTaesdPath } from '../../src/io/taesd_path.js';
 import { FIXTURES } from '../helpers.js';
 
 const TAESD = join(FIXTURES, 'models/tiny-taesd');

@@ -28,6 +28,13 @@ const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a
  * which `storage: 'f16'` keeps f32) rounded to `r`: `as` 'bits' serves them as 16-bit tensors,
  * 'upcast' as the F32 values those bits stand for.
  */
+/** For asynchronous sources: how many reads are in flight at once (the loader must keep it at 1). */
+const flight = { now: 0, max: 0 };
+const later = (bytes: Uint8Array) => {
+  flight.max = Math.max(flight.max, ++flight.now);
+  return new Promise<Uint8Array>((resolve) => setTimeout(() => (flight.now--, resolve(bytes)), 0));
+};
+
 function roundedSource(dir: string, r: Rounding | null, as: 'bits' | 'upcast', async = false): ModelSource {
   const ckpt = openCheckpoint(dir);
   const entries = new Map<string, ParamEntry>();
@@ -40,7 +47,7 @@ function roundedSource(dir: string, r: Rounding | null, as: 'bits' | 'upcast', a
       const bits = toBits(r, values);
       [dtype, bytes] = as === 'bits' ? [r, bytesOf(bits)] : ['F32', bytesOf(fromBits(r, bits))];
     }
-    entries.set(name, { shape: e.shape, dtype, bytes: () => (async ? Promise.resolve(bytes.slice()) : bytes.slice()) });
+    entries.set(name, { shape: e.shape, dtype, bytes: () => (async ? later(bytes.slice()) : bytes.slice()) });
   }
   ckpt.close();
   return { what: `${dir} (${r ?? 'f32'} ${as})`, config: ckpt.config, configFile: ckpt.configFile, names: ckpt.names, source: (n) => entries.get(n) };
@@ -100,10 +107,12 @@ describe.each(models)('$name: 16-bit weights on the GPU', (m) => {
     expectBitEqual(await outputsOf(m, roundedSource(m.dir, 'F16', 'bits'), { storage: 'f32' }), await outputsOf(m, roundedSource(m.dir, 'F16', 'upcast')));
   });
 
-  it('an asynchronous source (tensors arriving as Promises) loads the same weights', async () => {
+  it('an asynchronous source (tensors arriving as Promises, one in flight at a time) loads the same weights', async () => {
     let progress = 0;
+    flight.max = 0;
     const async = await outputsOf(m, roundedSource(m.dir, 'F16', 'bits', true), { onProgress: (b) => (progress = b) });
     expectBitEqual(async, await outputsOf(m, roundedSource(m.dir, 'F16', 'bits')));
     expect(progress).toBeGreaterThan(0);
+    expect(flight.max).toBe(1);
   });
 });

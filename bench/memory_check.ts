@@ -1,0 +1,90 @@
+// node dist/bench/memory_check.js (vae|consistency|baseline) SIZE [F32|F16]
+//
+// The memory plan against reality: loads the full-size model (manifest shapes, zero weights in the
+// given dtype, kept as stored), plans one decode of a SIZExSIZE image with Gpu.plan, then runs it.
+// On lavapipe GPU memory is host memory, so the process's peak RSS (`/usr/bin/time -v`, "Maximum
+// resident set size") minus a baseline process's (`baseline`: the same Node, Dawn and device, one tiny
+// op, no model) is what the run held; docs/benchmarks.md compares it with the printed plan.
+// scripts/memory-check.sh runs both processes and prints the comparison. Within the run process, the
+// decode's own increment is measured too: peak RSS during the decode (VmHWM, reset just before it)
+// minus RSS before it, against the plan's peak minus what the device held before (the weights).
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { Tensor } from '../src/gpu/tensor.js';
+import { join } from 'node:path';
+import { Gpu } from '../src/gpu/gpu.js';
+import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
+import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
+import { ParamLoader, type ParamDType } from '../src/models/params.js';
+
+const [what = 'vae', sizeArg = '512', dtypeArg = 'F16'] = process.argv.slice(2);
+const size = Number(sizeArg);
+const dtype = dtypeArg as ParamDType;
+const root = join(import.meta.dirname, '..', '..');
+const MiB = 2 ** 20;
+
+function zeros(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+  const m = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
+  const shapes = new Map<string, number[]>(m.keys.map((k: { key: string; shape: number[] }) => [k.key, k.shape]));
+  const bytes = dtype === 'F32' ? 4 : 2;
+  const p = ParamLoader.from((n) => {
+    const s = shapes.get(n);
+    return s && { shape: s, dtype, bytes: () => new Uint8Array(s.reduce((a, b) => a * b, 1) * bytes) };
+  }, shapes.keys(), file);
+  return { p, config: m.config };
+}
+
+/** A field of /proc/self/status, in KiB. */
+function status(field: string): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+  if (!m) throw new Error(`/proc/self/status has no ${field}`);
+  return Number(m[1]);
+}
+
+/** Resets the process's peak RSS (VmHWM) to its current RSS (Linux: clear_refs 5). */
+function resetPeakRss(): void {
+  writeFileSync('/proc/self/clear_refs', '5');
+}
+
+const gpu = await Gpu.create();
+try {
+  if (what === 'baseline') {
+    const t = gpu.upload(new Float32Array(1024), [1024]);
+    await t.read();
+    t.release();
+    console.log(JSON.stringify({ what }));
+  } else {
+    const model =
+      what === 'vae'
+        ? new AutoencoderKL(gpu, zeros('sd-vae-ft-mse.json').p, parseAutoencoderKLConfig(zeros('sd-vae-ft-mse.json').config, 'manifest'))
+        : new ConsistencyDecoder(gpu, zeros('consistency-decoder.json').p, parseConsistencyConfig(zeros('consistency-decoder.json').config, 'manifest'));
+    await gpu.sync();
+    const decode = (z: Tensor) => (model instanceof AutoencoderKL ? model.decode(z) : model.decode(z, { seed: 0 }));
+    // A first decode compiles every pipeline (LLVM's memory while compiling is not the run's) and
+    // caches what the policy caches; the second, measured one is the steady state a user repeats.
+    const z = gpu.upload(new Float32Array((size / 8) ** 2 * 4), [1, size / 8, size / 8, 4], 'latent');
+    const first = decode(z);
+    await first.read();
+    first.release();
+    const { peakBytes, allocatedBefore } = gpu.plan(() => decode(z).release());
+    const rssBefore = status('VmRSS');
+    resetPeakRss();
+    const t0 = performance.now();
+    gpu.pool.resetPeak();
+    const y = decode(z);
+    await y.read();
+    y.release();
+    const held = gpu.pool.getStats().peakAllocatedBytes;
+    const mib = (b: number) => +(b / MiB).toFixed(0);
+    console.log(JSON.stringify({
+      what, size, dtype, plannedMiB: mib(peakBytes), poolHeldMiB: mib(held), seconds: +((performance.now() - t0) / 1000).toFixed(1),
+      // Within this process: what the decode added to the resident set, against what the plan adds
+      // to what the device held before it (the weights).
+      plannedRunMiB: mib(peakBytes - allocatedBefore), measuredRunMiB: mib((status('VmHWM') - rssBefore) * 1024),
+    }));
+    z.release();
+    model.release();
+  }
+} finally {
+  gpu.destroy();
+}

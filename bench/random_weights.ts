@@ -1,0 +1,38 @@
+// Random parameters of the full-size models' real names and shapes (the manifests in
+// test/fixtures/reference/manifests), for measurements that need no real weights (bench/f16_fullsize.ts).
+// The same generator, seed and scales as bench/models.ts's randomLoader (which runs its benchmark on
+// import, so it cannot be imported from), so both see the same weights.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { f32Entry, ParamLoader } from '../src/models/params.js';
+
+const root = join(import.meta.dirname, '..', '..');
+
+interface Manifest {
+  config: Record<string, unknown>;
+  keys: { key: string; shape: number[] }[];
+}
+
+/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
+export function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+  const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
+  let s = 12345;
+  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const shapes = new Map(m.keys.map((k) => [k.key, k.shape]));
+  const p = ParamLoader.from(
+    (name) => {
+      const shape = shapes.get(name);
+      if (!shape) return undefined;
+      return f32Entry(shape, () => {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const fanIn = shape.length > 1 ? n / shape[0] : 1;
+        const isNormWeight = /norm.*weight$/.test(name);
+        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+      });
+    },
+    shapes.keys(),
+    file,
+  );
+  return { p, config: m.config };
+}

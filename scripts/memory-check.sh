@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The memory plan against a real run on lavapipe (GPU memory is host memory there): peak RSS of a
+# decode minus that of a baseline process, next to the plan. Usage: scripts/memory-check.sh vae|consistency SIZE [F32|F16]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/sdvae-xdg-$(id -u)}"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+rss() { /usr/bin/time -v node dist/bench/memory_check.js "$@" 2> >(grep 'Maximum resident' | awk '{print $6}' > /tmp/sdvae-rss.$$) | grep '^{' ; sleep 0.2; cat /tmp/sdvae-rss.$$; }
+base=$(rss baseline | tail -1)
+out=$(rss "$@")
+json=$(echo "$out" | head -1)
+peak=$(echo "$out" | tail -1)
+node -e '
+  const r = JSON.parse(process.argv[1]); const base = +process.argv[2], peak = +process.argv[3];
+  const realMiB = (peak - base) / 1024;
+  console.log(`${r.what} ${r.size}x${r.size} ${r.dtype} weights: planned ${r.plannedMiB} MiB, pool held ${r.poolHeldMiB} MiB, ` +
+    `process peak RSS ${(peak / 1024).toFixed(0)} MiB - baseline ${(base / 1024).toFixed(0)} MiB = ${realMiB.toFixed(0)} MiB ` +
+    `(${((realMiB / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan); the decode itself: planned +${r.plannedRunMiB} MiB, ` +
+    `measured +${r.measuredRunMiB} MiB (${((r.measuredRunMiB / r.plannedRunMiB - 1) * 100).toFixed(1)}%); decode ${r.seconds} s`);
+' "$json" "$base" "$peak"
