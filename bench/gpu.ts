@@ -1,4 +1,5 @@
-// npm run bench:gpu [-- --sizes 256,512,1024] [--runs N] [--peak TFLOPS] [--tune off|cached|full] [--only vae|consistency] [--no-check]
+// npm run bench:gpu [-- --sizes 256,512,1024] [--runs N] [--peak TFLOPS] [--tune off|cached|full] [--only vae|consistency]
+//                      [--activations f32,f16] [--no-check]
 //
 // One script for a real GPU machine (it runs anywhere WebGPU does; on lavapipe use `--sizes 64` as a
 // smoke test). Correctness first: every kernel reference case (src/check/kernel_case.ts, the case's
@@ -9,8 +10,9 @@
 // TFLOP/s counts the multiply-adds x 2 of every conv and matmul as the ops record them; the peak comes
 // from --peak or a small table of vendors' FP32 (non-tensor-core) figures matched on the adapter's
 // name. With --tune cached (default) or full the conv variants are the tuner's picks (full measures the
-// missing classes after the warm-up run); the table of picks is printed at the end. Activations are
-// f32 (there is no f16 activation path yet); weights f32. Output: markdown tables on stdout.
+// missing classes after the warm-up run); the table of picks is printed at the end. Activations f32
+// and, where the adapter has shader-f16, f16 (model.setActivations; --activations picks); weights f32.
+// Output: markdown tables on stdout.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +23,7 @@ import { runKernelCase } from '../src/check/kernel_case.js';
 import { runModelCases } from '../src/check/model_case.js';
 import { loadRunner } from '../src/cli/models.js';
 import { convPolicy } from '../src/kernels/conv2d.js';
+import { cast } from '../src/kernels/activation.js';
 import { convShapeKey, lookupConv, missingConvShapes, seenConvShapes, tuning, type TuneMode } from '../src/gpu/tune.js';
 import { fileTuneStore } from '../src/io/tune_file.js';
 import { tuneConvShapes } from '../src/gpu/tune_measure.js';
@@ -38,6 +41,8 @@ const sizes = (arg('sizes') ?? '256,512,1024').split(',').map(Number);
 const runs = Number(arg('runs') ?? 3);
 const only = arg('only');
 const mode = (arg('tune') ?? 'cached') as TuneMode;
+const activationsArg = arg('activations')?.split(',');
+for (const a of activationsArg ?? []) if (a !== 'f32' && a !== 'f16') throw new Error(`--activations: expected f32 and/or f16, got "${a}"`);
 if (!['off', 'cached', 'full'].includes(mode)) throw new Error(`--tune: expected off, cached or full, got "${mode}"`);
 for (const s of sizes) if (!Number.isInteger(s) || s < 8 || s % 8) throw new Error(`--sizes: ${s} is not a positive multiple of 8`);
 
@@ -119,6 +124,7 @@ async function measure(gpu: Gpu, what: string, run: () => Tensor): Promise<Row> 
 const gpu = await Gpu.create();
 convPolicy.tune = mode;
 if (mode !== 'off') tuning.store = fileTuneStore();
+const activations = (activationsArg ?? (gpu.features.f16 ? ['f32', 'f16'] : ['f32'])) as ('f32' | 'f16')[];
 const peak = Number(arg('peak') ?? PEAKS.find(([re]) => re.test(gpu.adapterName))?.[1] ?? NaN);
 try {
   console.log(`# bench:gpu on ${gpu.adapterName}; ${new Date().toISOString()}`);
@@ -137,12 +143,14 @@ try {
     if (only !== 'consistency') {
       const { p, config } = randomModel('sd-vae-ft-mse.json');
       const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
+      for (const act of activations)
       for (const s of sizes) {
+        vae.setActivations(act, { force: true });
         const z = gpu.upload(rnd((s / 8) ** 2 * 4, 0.7).map((v) => v * 4), [1, s / 8, s / 8, 4], 'latent');
-        rows.push(await measure(gpu, `SD VAE decode 1x4x${s / 8}x${s / 8} -> ${s}x${s}`, () => vae.decode(z)));
+        rows.push(await measure(gpu, `SD VAE decode 1x4x${s / 8}x${s / 8} -> ${s}x${s}, ${act} activations`, () => vae.decode(z)));
         z.release();
         const x = gpu.upload(rnd(s * s * 3, 0.01), [1, s, s, 3], 'image');
-        rows.push(await measure(gpu, `SD VAE encode ${s}x${s}`, () => {
+        rows.push(await measure(gpu, `SD VAE encode ${s}x${s}, ${act} activations`, () => {
           const d = vae.encode(x);
           d.logvar.release();
           d.std.release();
@@ -155,14 +163,17 @@ try {
     if (only !== 'vae') {
       const { p, config } = randomModel('consistency-decoder.json');
       const cd = new ConsistencyDecoder(gpu, p, parseConsistencyConfig(config, 'manifest'));
+      for (const act of activations)
       for (const s of sizes) {
-        const u = gpu.upload(rnd(s * s * 7, 0.3), [1, s, s, 7], 'unet_input');
-        rows.push(await measure(gpu, `consistency UNet, one evaluation at ${s}x${s}`, () => cd.decoder_unet.forward({ gpu }, u, 1008)));
-        u.release();
+        const u32 = gpu.upload(rnd(s * s * 7, 0.3), [1, s, s, 7], 'unet_input');
+        const u = cast(gpu, u32, act); // the UNet runs in its input's dtype (as ConsistencyDecoder.decode casts it)
+        rows.push(await measure(gpu, `consistency UNet, one evaluation at ${s}x${s}, ${act} activations`, () => cd.decoder_unet.forward({ gpu }, u, 1008)));
+        if (u !== u32) u.release();
+        u32.release();
       }
       cd.release();
     }
-    console.log(`\n| run (f32) | median s | GFLOP | TFLOP/s | % of peak |\n|---|---:|---:|---:|---:|`);
+    console.log(`\n| run (f32 weights) | median s | GFLOP | TFLOP/s | % of peak |\n|---|---:|---:|---:|---:|`);
     for (const r of rows) {
       const tflops = r.gflop / r.medianS / 1000;
       console.log(`| ${r.what} | ${r.medianS.toFixed(3)} | ${r.gflop.toFixed(1)} | ${tflops.toFixed(3)} | ${Number.isFinite(peak) ? ((100 * tflops) / peak).toFixed(1) : '-'} |`);
