@@ -132,7 +132,7 @@ export function parseTuneFile(text: string, where: string): TuneFile {
   for (const [key, a] of Object.entries(t.adapters)) {
     if (!a || typeof a.winners !== 'object' || a.winners === null) throw new Error(`${where}: adapter "${key}" has no winners table`);
     for (const [shape, r] of Object.entries(a.winners))
-      if (!r || !VARIANTS.includes(r.variant) || typeof r.ms !== 'object') throw new Error(`${where}: "${shape}" of adapter "${key}": expected {variant: ${VARIANTS.join('|')}, ms: {...}}`);
+      if (!r || !VARIANTS.includes(r.variant) || !r.ms || typeof r.ms !== 'object' || Object.values(r.ms).some((v) => typeof v !== 'number')) throw new Error(`${where}: "${shape}" of adapter "${key}": expected {variant: ${VARIANTS.join('|')}, ms: {...}}`);
   }
   return t;
 }

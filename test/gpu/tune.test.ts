@@ -210,6 +210,38 @@ describe('a tuned choice computes the same conv as the rule', () => {
   });
 });
 
+describe('tune file reader, fuzzed', () => {
+  it('2000 mutated files: parsed, or refused with an error naming the file; readTuneFile never throws', () => {
+    const valid = JSON.stringify({ format: 'sdvae-webgpu.tune', version: 1, adapters: { k: { adapter: { vendor: 'v' }, library: '0.1.0', winners: { [convShapeKey(S3)]: { variant: 'winograd4', ms: { tiled: 2, winograd4: 1 } } } } } });
+    let seed = 99;
+    const rnd = (n: number) => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) % n);
+    const warnings: string[] = [];
+    tuning.warn = (m) => warnings.push(m);
+    let refused = 0;
+    for (let i = 0; i < 2000; i++) {
+      const chars = [...valid];
+      for (let j = 0, n = 1 + rnd(4); j < n; j++) {
+        const at = rnd(chars.length);
+        const op = rnd(3);
+        if (op === 0) chars.splice(at, 1);
+        else if (op === 1) chars.splice(at, 0, '{}[]":,0an-'[rnd(11)]);
+        else chars[at] = '{}[]":,0an-'[rnd(11)];
+      }
+      const text = chars.join('');
+      try {
+        const f = parseTuneFile(text, 'fuzz.json');
+        for (const a of Object.values(f.adapters)) for (const r of Object.values(a.winners)) expect(typeof r.ms).toBe('object');
+      } catch (e) {
+        refused++;
+        expect((e as Error).message).toMatch(/^fuzz\.json: /);
+      }
+      expect(() => readTuneFile(memoryStore(text))).not.toThrow();
+    }
+    expect(refused).toBeGreaterThan(1000);
+    expect(warnings.length).toBe(refused);
+  });
+});
+
 describe('tune stores', () => {
   it('localStorage store round-trips through a fake storage object', () => {
     const items = new Map<string, string>();
