@@ -178,6 +178,17 @@ describe('conv autotuner', () => {
       expect(key).toMatch(/^conv \d+->\d+ k\dx\d s\d p[\d,]+ px\d+$/);
       expect(r.ms[r.variant]).toBe(Math.min(...Object.values(r.ms)));
     }
+    // It covers the SD VAE's classes at 256x256 (decoder's 512-channel convs at 64x64, encoder's downsampler).
+    const key = 'conv 512->512 k3x3 s1 p1,1,1,1 px4096';
+    expect(lavapipeTable.winners[key]).toBeDefined();
+    expect(lavapipeTable.winners['conv 128->128 k3x3 s2 p0,1,0,1 px16384']).toBeDefined();
+    if (lavapipeTable.matches(gpu().adapterInfo)) {
+      tuning.store = null;
+      convPolicy.tune = 'cached';
+      const s: ConvShape = { cin: 512, cout: 512, kh: 3, kw: 3, stride: 1, pad: [1, 1, 1, 1], pixels: 4096 };
+      expect(chooseConvVariant(gpu(), weightOf(s), 1, s.pad, s.pixels)).toBe(lavapipeTable.winners[key].variant);
+      expect(lookupConv(gpu(), s)?.from).toBe('shipped table (lavapipe)');
+    }
   });
 });
 
