@@ -17,6 +17,7 @@ export { ParamLoader, f32Entry, type ParamSource, type ParamEntry, type ParamDTy
 export { consistencySchedule, type ConsistencySchedule } from './models/schedule.js';
 export { TorchGenerator } from './models/torch_rng.js';
 export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
+export { tiledConsistencyDecode, planTiles, TILED_CONSISTENCY_DEFAULT_TILE, type TiledConsistencyOptions, type Tile } from './models/tiled_consistency.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
 export { tuning, localStorageStore, memoryStore, lookupConv, seenConvShapes, missingConvShapes, convShapeKey, adapterKey, resetTuning, type TuneMode, type TuneStore, type TuneRecord, type ConvShape, type ShippedTable } from './gpu/tune.js';

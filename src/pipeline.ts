@@ -11,7 +11,8 @@ import { nchwToNhwc, nhwcToNchw, type Tensor } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
 import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL } from './models/autoencoder_kl.js';
-import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
+import { ConsistencyDecoder } from './models/consistency_decoder.js';
+import { planTiledConsistencyStep, tiledConsistencyDecode, type TiledConsistencyOptions } from './models/tiled_consistency.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { AutoencoderTiny } from './models/autoencoder_tiny.js';
 
@@ -140,9 +141,10 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
  * With a memory budget on the Gpu, plans `run` on an input of `shape` first and refuses (a
  * MemoryBudgetError saying what it needs and what to change) when it would not fit. Runs nothing.
  */
-function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
+function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'tiled' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
   const advice = {
     consistency: 'To need less: decode in tiles (--tiled), keep the weights 16-bit (an F16 checkpoint, or --weights f16), or decode a smaller image.',
+    tiled: 'To need less: use smaller tiles (--tile-size), keep the weights 16-bit (an F16 checkpoint, or --weights f16).',
     vae: 'To need less: keep the weights 16-bit (an fp16 file, or --weights f16), use the tiled decode (--tiled), or decode a smaller image.',
     taesd: 'To need less: decode a smaller image.',
     encode: 'To need less: keep the weights 16-bit (--weights f16) or encode a smaller image (--resize).',
@@ -156,17 +158,20 @@ function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'tae
 }
 
 /** stored (scaled) latent -> image, with the model's decoder. */
-export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<ConsistencyDecodeOptions, 'ctx'> & { tiled?: boolean } = {}): Promise<RgbImage> {
+export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLatent, path: string, opts: Omit<TiledConsistencyOptions, 'ctx'> & { tiled?: boolean } = {}): Promise<RgbImage> {
   checkCompatible(latent, path, m.latentSpace, m.name);
   assertFinite(latent.data, path);
   const [n, c, h, w] = latent.shape;
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   const unscaled = latent.data.map((v) => v / latent.meta.scalingFactor);
   const vae = m.kind === 'vae' ? (m.model as AutoencoderKL) : null;
-  const run = (z: Tensor) => (vae ? vae.decode(z) : (m.model as ConsistencyDecoder).decode(z, opts));
-  if (!opts.tiled) withinBudget(gpu, `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`, m.kind, [n, h, w, c], run);
+  const cd = m.model as ConsistencyDecoder;
+  const run = (z: Tensor) => (vae ? vae.decode(z) : cd.decode(z, opts));
+  const what = `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`;
+  if (!opts.tiled) withinBudget(gpu, what, m.kind, [n, h, w, c], run);
+  else if (!vae) withinBudget(gpu, `${what} in tiles`, 'tiled', [n, h, w, c], (z) => planTiledConsistencyStep(cd, z, opts));
   const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
-  const y = vae && opts.tiled ? await tiledDecode(vae, z) : run(z);
+  const y = opts.tiled ? (vae ? await tiledDecode(vae, z) : await tiledConsistencyDecode(cd, z, opts)) : run(z);
   z.release();
   const data = await y.read();
   const [, H, W] = y.shape;

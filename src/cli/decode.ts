@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import { readLatentFile } from '../io/latents.js';
 import { writePng } from '../io/png.js';
+import { TILED_CONSISTENCY_DEFAULT_TILE } from '../models/tiled_consistency.js';
 import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd } from '../pipeline.js';
 import { resolveTaesdPath } from '../io/taesd_path.js';
 import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
@@ -28,9 +29,13 @@ sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DI
   --clamp                clamp x0 to [-1, 1] after every step (OpenAI's original sampler; the
                          default for OpenAI's decoder.pt)
   --no-clamp             diffusers' loop (no clamp; the default for diffusers checkpoints)
-  --tiled                SD VAE only: decode in overlapping 64x64-latent tiles blended like diffusers'
-                         tiled_decode. APPROXIMATE (per-tile statistics); only for images too large
-                         for memory: the plain decode is exact at any size that fits
+  --tiled                decode in overlapping tiles, blended. APPROXIMATE (per-tile statistics); only
+                         for images too large for memory: the plain decode is exact at any size that
+                         fits. SD VAE: 64x64-latent tiles as diffusers' tiled_decode. Consistency
+                         decoder: the UNet runs per tile, the sampler and its noise on the full image
+  --tile-size N          consistency --tiled: tile side in latent pixels (8 image pixels each;
+                         default 64, i.e. 512x512-pixel tiles)
+  --tile-overlap N       consistency --tiled: latent pixels neighbouring tiles share (default N/4)
 ${GPU_OPTIONS_HELP}
 ${TUNE_OPTION_HELP}
   --force                overwrite OUT if it exists
@@ -53,6 +58,8 @@ export async function runDecode(argv: string[]): Promise<number> {
       clamp: { type: 'boolean' },
       'no-clamp': { type: 'boolean' },
       tiled: { type: 'boolean', default: false },
+      'tile-size': { type: 'string' },
+      'tile-overlap': { type: 'string' },
       ...GPU_OPTIONS,
       tune: { type: 'string' },
       force: { type: 'boolean', default: false },
@@ -75,7 +82,13 @@ export async function runDecode(argv: string[]): Promise<number> {
   const steps = parseIntArg('steps', values.steps, 1, 64);
   const seed = parseIntArg('seed', values.seed ?? values['torch-seed'], 0, 2 ** 53);
   if (!values.consistency && (steps !== undefined || seed !== undefined || values.clamp || values['no-clamp'])) throw new UsageError('decode: --steps, --seed and --clamp apply to --consistency only');
-  if (values.tiled && !values.vae) throw new UsageError('decode: --tiled applies to --vae only');
+  if (values.tiled && !slow) throw new UsageError('decode: --tiled applies to --vae or --consistency');
+  const tileSize = parseIntArg('tile-size', values['tile-size'], 1, 2 ** 20);
+  const overlap = parseIntArg('tile-overlap', values['tile-overlap'], 0, 2 ** 20);
+  if ((tileSize !== undefined || overlap !== undefined) && !(values.tiled && values.consistency))
+    throw new UsageError('decode: --tile-size and --tile-overlap apply to --consistency DIR --tiled only');
+  if (overlap !== undefined && overlap >= (tileSize ?? TILED_CONSISTENCY_DEFAULT_TILE))
+    throw new UsageError(`decode: --tile-overlap (${overlap}) must be smaller than --tile-size (${tileSize ?? TILED_CONSISTENCY_DEFAULT_TILE}), both in latent pixels`);
   if (folder) {
     if (values.preview || values.tiled || slow + (values.taesd ? 1 : 0) !== 1) throw new UsageError('decode: a folder is decoded with one of --vae, --consistency or --taesd (no --preview, no --tiled)');
     const batch = parseIntArg('batch', values.batch, 1, 1024) ?? 1;
@@ -119,6 +132,9 @@ export async function runDecode(argv: string[]): Promise<number> {
       clamp: clampOption(values.clamp, values['no-clamp']),
       onStep: (i, t, n) => progress(`step ${i + 1}/${n} (t=${t})`),
       tiled: values.tiled,
+      tileSize,
+      overlap,
+      onTile: (i, k, n) => progress(`  tile ${k + 1}/${n}`),
     });
     writePng(values.output, image, { force: values.force });
     progress(`wrote ${values.output} (${image.width}x${image.height}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);

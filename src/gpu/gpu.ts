@@ -122,11 +122,6 @@ export class Gpu {
     };
     this.pool = new BufferPool(device, lim.maxBufferSize);
     this.pool.dryRun = this.alwaysDry;
-    this.pool.beforeDestroy = () => {
-      if (this.inPass) return false;
-      this.flush();
-      return true;
-    };
     this.profiler = new Profiler(device, this.features.timestamps);
     const envPrint = typeof process !== 'undefined' && process.env?.SDVAE_PRINT_WGSL === '1';
     this.onShader = opts.onShader ?? (envPrint ? (label, code) => console.error(`// ---- ${label}\n${code}`) : undefined);

@@ -4,12 +4,11 @@
 //
 // Size classes are rounded up to 1/8 of the next power of two (at most 12.5 % slack), so tensors of
 // nearly equal size share buffers. A request that finds no idle buffer of its class takes the
-// smallest idle buffer up to 1.25x its size; failing that, idle buffers are destroyed, smallest first,
-// until the request fits in what they freed or none is left (after submitting the recorded work that
-// may still use them), and a new buffer is made. So the pool
-// holds about the peak of live tensors (measured: within 1% for every full-size run in
-// bench:memory), not the sum of every size class's own peak. Wider reuse (2x was tried) inflates the
-// peak: a tensor holding a buffer twice its size counts, and is, twice as large.
+// smallest idle buffer up to twice its size; failing that, a new buffer is made. Idle buffers are not
+// destroyed mid-run (see acquire: that would not free memory before the GPU catches up), so the pool
+// holds more than the peak of live tensors: up to ~2x for the consistency UNet, whose tensors come in
+// many sizes (bench:memory shows both). Placing tensors at planned offsets in shared buffers is the
+// way to hold only the live peak (docs/benchmarks.md, "what is left").
 
 export interface PoolStats {
   /** Bytes of all buffers the pool owns (in use + idle). */
@@ -43,18 +42,12 @@ export class BufferPool {
   /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
   dryRun = false;
 
-  /**
-   * Called before idle buffers are destroyed mid-recording: submits the work that may reference them.
-   * Returns false when that is impossible right now (inside a compute pass); nothing is destroyed then.
-   */
-  beforeDestroy: () => boolean = () => true;
+
   private idleBytes = 0;
   /** Stand-in buffers made while planning (Gpu.plan), destroyed when it ends. */
   private planStubs: Set<GPUBuffer> | undefined;
   private planSaved: { peakInUseBytes: number; peakAllocatedBytes: number } | undefined;
   private planDelta = 0;
-  /** The most bytes this pool has held (outside plans); trim() lowers it to what remains. */
-  private highWater = 0;
 
   constructor(private readonly device: GPUDevice, private readonly maxBufferSize: number) {}
 
@@ -65,11 +58,11 @@ export class BufferPool {
       throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
     let buffer = this.takeIdle(size, exact);
     if (!buffer) {
-      // Free idle buffers only when the new one would raise what the pool ever held: below that mark a
-      // new buffer costs no memory the device has not already given, and destroying buffers a later
-      // request could reuse would make every run create and destroy them again (churn), each destroy
-      // deferred until submitted work ends, so a run would briefly hold more than planned.
-      if (this.stats.allocatedBytes + size > this.highWater) this.freeIdleBelow(this.stats.allocatedBytes + size - this.highWater);
+      // No idle buffer is destroyed to make room: WebGPU frees a destroyed buffer only once the
+      // submitted work that uses it has run, and a decode is recorded far ahead of the GPU, so
+      // memory freed mid-recording is not free at all (measured: a real 512x512 SD VAE decode held
+      // 1.7x what a "destroy before growing" plan counted). Idle buffers stay for reuse; trim()
+      // destroys them between runs.
       const stub = this.dryRun || this.planStubs !== undefined;
       buffer = this.device.createBuffer({ size: stub ? 256 : size, usage: STORAGE, label });
       this.planStubs?.add(buffer);
@@ -77,7 +70,6 @@ export class BufferPool {
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
       this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
-      if (!this.planStubs) this.highWater = Math.max(this.highWater, this.stats.allocatedBytes);
     }
     this.inUse.add(buffer);
     this.stats.inUseBytes += this.sizes.get(buffer)!;
@@ -154,6 +146,26 @@ export class BufferPool {
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
   }
 
+  /**
+   * While planning: what a real run's `release` of an exact-size buffer of `bytes` does (it becomes
+   * idle, reusable by later requests), for a buffer the plan may not really release (a weight whose
+   * Winograd form replaces it). Its bytes move from in use to an idle stand-in.
+   */
+  planRelease(bytes: number): void {
+    if (!this.planStubs) throw new Error('BufferPool.planRelease outside a plan');
+    const size = Math.max(256, Math.ceil(bytes / 256) * 256);
+    this.planAdjust(-size);
+    const stub = this.device.createBuffer({ size: 256, usage: STORAGE, label: 'planned release' });
+    this.planStubs.add(stub);
+    this.sizes.set(stub, size);
+    this.stats.allocatedBytes += size;
+    this.stats.buffers++;
+    const list = this.idle.get(size) ?? [];
+    list.push(stub);
+    this.idle.set(size, list);
+    this.idleBytes += size;
+  }
+
   release(buffer: GPUBuffer): void {
     const size = this.sizes.get(buffer);
     if (size === undefined || !this.inUse.delete(buffer)) throw new Error('BufferPool.release: buffer is not in use');
@@ -164,32 +176,13 @@ export class BufferPool {
     this.idleBytes += size;
   }
 
-  /** An idle buffer of this class, or (unless exact) the smallest idle one of at most 1.25x the size. */
+  /** An idle buffer of this class, or (unless exact) the smallest idle one of at most twice the size. */
   private takeIdle(size: number, exact: boolean): GPUBuffer | undefined {
     let best = this.idle.get(size)?.length ? size : 0;
-    if (!best && !exact) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 1.25 * size && (!best || cls < best)) best = cls;
+    if (!best && !exact) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 2 * size && (!best || cls < best)) best = cls;
     if (!best) return undefined;
     this.idleBytes -= best;
     return this.idle.get(best)!.pop();
-  }
-
-  /**
-   * Destroys idle buffers, smallest first, until `size` bytes are freed (or none is left): a new
-   * buffer then replaces idle ones instead of adding to them, so the pool holds about the peak of live
-   * tensors. Idle buffers larger than the request go too (reuse takes at most 1.25x the size).
-   */
-  private freeIdleBelow(size: number): void {
-    const classes = [...this.idle.keys()].filter((c) => this.idle.get(c)!.length).sort((a, b) => a - b);
-    if (!classes.length || !this.beforeDestroy()) return;
-    let freed = 0;
-    for (const cls of classes) {
-      const list = this.idle.get(cls)!;
-      while (list.length && freed < size) {
-        this.destroyBuffer(list.pop()!);
-        freed += cls;
-      }
-      if (freed >= size) break;
-    }
   }
 
   private destroyBuffer(b: GPUBuffer): void {
@@ -205,7 +198,6 @@ export class BufferPool {
   trim(): void {
     for (const list of this.idle.values()) for (const b of list) this.destroyBuffer(b);
     this.idle.clear();
-    this.highWater = this.stats.allocatedBytes;
   }
 
   resetPeak(): void {

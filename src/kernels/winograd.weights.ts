@@ -142,7 +142,7 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
     return t;
   };
   if (cache) {
-    if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.byteLength); // a real run releases the direct weight
+    if (auto && !k.directReleased) gpu.pool.planRelease(k.w.byteLength); // a real run releases the direct weight to the pool
     return make(size);
   }
   const key = `${tile}.${format}`;

@@ -130,22 +130,15 @@ export class ConsistencyDecoder {
   decode(latent: Tensor, opts: ConsistencyDecodeOptions = {}): Tensor {
     const gpu = this.gpu;
     const ctx = opts.ctx ?? { gpu };
-    const [n, h, w, c] = latent.shape;
-    if (latent.shape.length !== 4 || c !== this.config.latent_channels)
-      throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    const [n, h, w] = this.checkLatent(latent, 'decode');
     const timesteps = this.resolveTimesteps(opts);
     const f = this.downscale;
-    const [H, W] = [h * f, w * f];
-    const noise = this.resolveNoise(opts, timesteps.length, [n, 3, H, W]);
+    const shape: [number, number, number, number] = [n, 3, h * f, w * f];
+    const noise = this.drawNoise(opts, timesteps.length, shape).map((a, i) => this.uploadNoise(a, shape, i));
     const s = this.schedule;
 
-    const normed = latentNormalize(gpu, latent, this.config.scaling_factor, CONSISTENCY_LATENT.means, CONSISTENCY_LATENT.stds);
-    const z = upsampleNearest(gpu, normed, f, 'latent_upsample'); // [N, H, W, 4]
-    normed.release();
-    emit(ctx, 'latent_normalized_upsampled', z);
-
-    let x = scale(gpu, s.sqrtOneMinusAlphasCumprod[timesteps[0]], noise[0], 'x_t_0'); // [N, H, W, 3]
-    noise[0].release();
+    const z = this.prepareLatent(latent, ctx); // [N, H, W, 4]
+    let x = this.initialSample(noise[0], timesteps[0]); // [N, H, W, 3]
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i];
       opts.onStep?.(i, t, timesteps.length);
@@ -155,38 +148,89 @@ export class ConsistencyDecoder {
       xIn.release();
       emit(ctx, `unet_input_${i}`, unetIn);
       const stepCtx: RunContext = i === 0 ? ctx : { ...ctx, tapFilter: (p) => !p.startsWith('decoder_unet') && (!ctx.tapFilter || ctx.tapFilter(p)) };
-      // The UNet runs on the model's activation dtype; its input and output are cast at its edges.
-      const unetAct = cast(gpu, unetIn, this.activations, 'unet_input_cast');
-      const outStored = this.decoder_unet.forward(stepCtx, unetAct, t); // [N, H, W, 6]
-      if (unetAct !== unetIn) unetAct.release();
-      unetIn.release();
-      const out6 = cast(gpu, outStored, 'f32', 'unet_output_f32');
-      if (out6 !== outStored) outStored.release();
-      emit(ctx, `unet_output_${i}`, out6);
-      const out = sliceChannels(gpu, out6, 0, 3, 'unet_output[:3]');
-      out6.release();
-      let x0 = axpby(gpu, s.cOut[t], out, s.cSkip[t], x, 'x0');
-      out.release();
-      x.release();
-      if (opts.clamp ?? this.config.default_clamp ?? false) {
-        const clamped = clampTensor(gpu, x0, -1, 1, 'x0.clamp');
-        x0.release();
-        x0 = clamped;
-      }
-      if (i === timesteps.length - 1) {
-        x = x0;
-      } else {
-        const next = timesteps[i + 1];
-        x = axpby(gpu, s.sqrtAlphasCumprod[next], x0, s.sqrtOneMinusAlphasCumprod[next], noise[i + 1], `x_t_${i + 1}`);
-        x0.release();
-        noise[i + 1].release();
-      }
+      const out = this.denoise(stepCtx, unetIn, t, i); // [N, H, W, 3]; releases unetIn
+      x = this.samplerStep(x, out, i, timesteps, this.resolveClamp(opts), noise[i + 1]);
     }
     z.release();
     return x;
   }
 
-  private resolveTimesteps(opts: ConsistencyDecodeOptions): number[] {
+  // The sampler's pieces, shared by decode and the tiled decode (tiled_consistency.ts).
+
+  /** Checks a latent's layout; returns its [N, h, w]. */
+  checkLatent(latent: Tensor, what: string): [number, number, number] {
+    const [n, h, w, c] = latent.shape;
+    if (latent.shape.length !== 4 || c !== this.config.latent_channels)
+      throw new Error(`${what}: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    return [n, h, w];
+  }
+
+  /** z' = nearest_f((z · scaling_factor − means) / stds): the UNet's conditioning, [N, H, W, 4]. */
+  prepareLatent(latent: Tensor, ctx: RunContext): Tensor {
+    const normed = latentNormalize(this.gpu, latent, this.config.scaling_factor, CONSISTENCY_LATENT.means, CONSISTENCY_LATENT.stds);
+    const z = upsampleNearest(this.gpu, normed, this.downscale, 'latent_upsample'); // [N, H, W, 4]
+    normed.release();
+    emit(ctx, 'latent_normalized_upsampled', z);
+    return z;
+  }
+
+  /** x = √(1−ᾱ[t0]) · ε0 (init_noise_sigma); releases the noise. */
+  initialSample(noise0: Tensor, t0: number): Tensor {
+    const x = scale(this.gpu, this.schedule.sqrtOneMinusAlphasCumprod[t0], noise0, 'x_t_0');
+    noise0.release();
+    return x;
+  }
+
+  /**
+   * One UNet evaluation at step i: UNet(unetIn, t)[:, :3] in f32, unetIn = cat([c_in·x, z']) [N, H, W, 7]
+   * (f32). Releases unetIn.
+   */
+  denoise(ctx: RunContext, unetIn: Tensor, t: number, i: number): Tensor {
+    const gpu = this.gpu;
+    // The UNet runs on the model's activation dtype; its input and output are cast at its edges.
+    const unetAct = cast(gpu, unetIn, this.activations, 'unet_input_cast');
+    const outStored = this.decoder_unet.forward(ctx, unetAct, t); // [N, H, W, 6]
+    if (unetAct !== unetIn) unetAct.release();
+    unetIn.release();
+    const out6 = cast(gpu, outStored, 'f32', 'unet_output_f32');
+    if (outStored !== out6) outStored.release();
+    emit(ctx, `unet_output_${i}`, out6);
+    const out = sliceChannels(this.gpu, out6, 0, 3, 'unet_output[:3]');
+    out6.release();
+    return out;
+  }
+
+  /**
+   * x0 = c_out·out + c_skip·x (clamped with `clamp`); then x0 at the last step, else the re-noised
+   * √ᾱ[next]·x0 + √(1−ᾱ[next])·ε. Releases x, out and the noise.
+   */
+  samplerStep(x: Tensor, out: Tensor, i: number, timesteps: number[], clamp: boolean, noiseNext?: Tensor): Tensor {
+    const gpu = this.gpu;
+    const s = this.schedule;
+    const t = timesteps[i];
+    let x0 = axpby(gpu, s.cOut[t], out, s.cSkip[t], x, 'x0');
+    out.release();
+    x.release();
+    if (clamp) {
+      const clamped = clampTensor(gpu, x0, -1, 1, 'x0.clamp');
+      x0.release();
+      x0 = clamped;
+    }
+    if (i === timesteps.length - 1) return x0;
+    if (!noiseNext) throw new Error(`decode: no noise for step ${i + 1}`);
+    const next = timesteps[i + 1];
+    const xNext = axpby(gpu, s.sqrtAlphasCumprod[next], x0, s.sqrtOneMinusAlphasCumprod[next], noiseNext, `x_t_${i + 1}`);
+    x0.release();
+    noiseNext.release();
+    return xNext;
+  }
+
+  /** The clamp to use: the option, else the checkpoint's default (OpenAI's decoder.pt clamps). */
+  resolveClamp(opts: ConsistencyDecodeOptions): boolean {
+    return opts.clamp ?? this.config.default_clamp ?? false;
+  }
+
+  resolveTimesteps(opts: ConsistencyDecodeOptions): number[] {
     const ts = opts.timesteps ?? timestepsForSteps(opts.steps ?? 2);
     if (ts.length < 1) throw new Error('decode: at least one timestep is needed');
     ts.forEach((t, i) => {
@@ -196,23 +240,25 @@ export class ConsistencyDecoder {
     return ts;
   }
 
-  /** One NHWC noise tensor per step: given, or drawn from the torch-compatible generator. */
-  private resolveNoise(opts: ConsistencyDecodeOptions, steps: number, shape: [number, number, number, number]): Tensor[] {
+  /** One NCHW noise array per step, full size: given, or drawn from the torch-compatible generator. */
+  drawNoise(opts: ConsistencyDecodeOptions, steps: number, shape: [number, number, number, number]): Float32Array[] {
     if (opts.noise && opts.seed !== undefined) throw new Error('decode: give either noise or seed, not both');
     const size = shape.reduce((a, b) => a * b, 1);
-    let arrays: Float32Array[];
     if (opts.noise) {
       if (opts.noise.length !== steps) throw new Error(`decode: ${opts.noise.length} noise tensors for ${steps} steps (one per step)`);
       opts.noise.forEach((a, i) => {
         if (a.length !== size) throw new Error(`decode: noise ${i} has ${a.length} values, expected [${shape}] = ${size}`);
       });
-      arrays = opts.noise;
-    } else {
-      const g = new TorchGenerator(opts.seed ?? 0);
-      arrays = Array.from({ length: steps }, () => g.randn(shape));
+      return opts.noise;
     }
+    const g = new TorchGenerator(opts.seed ?? 0);
+    return Array.from({ length: steps }, () => g.randn(shape));
+  }
+
+  /** An NCHW noise array -> NHWC tensor. */
+  uploadNoise(a: Float32Array, shape: [number, number, number, number], i: number): Tensor {
     const [n, c, h, w] = shape;
-    return arrays.map((a, i) => this.gpu.upload(nchwToNhwc(a, shape), [n, h, w, c], `noise_${i}`));
+    return this.gpu.upload(nchwToNhwc(a, shape), [n, h, w, c], `noise_${i}`);
   }
 
   release(): void {

@@ -41,7 +41,7 @@ describe('sdvae encode / decode', () => {
     const tiled = join(dir, 'tiled.png'); // the approximate tiled decode (one tile here: the same image)
     expect(await runDecode([lat, '--vae', VAE, '-o', tiled, '--tiled'])).toBe(0);
     expect(readPng(tiled).image.data).toEqual(image.data);
-    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 't2.png'), '--tiled'])).rejects.toThrow(/--tiled applies to --vae only/);
+    await expect(runDecode([lat, '--vae', VAE, '-o', join(dir, 't2.png'), '--tiled', '--tile-size', '8'])).rejects.toThrow(/--tile-size and --tile-overlap apply to --consistency DIR --tiled only/);
   });
 
   it('stores fp16 at half and u8 at a quarter of fp32 (plus per-channel scales)', async () => {
@@ -64,6 +64,24 @@ describe('sdvae encode / decode', () => {
     const lines = (process.stderr.write as unknown as { mock: { calls: string[][] } }).mock.calls.map((c) => c[0]);
     expect(lines.some((l) => l.includes('step 1/1 (t=1008)'))).toBe(true);
     expect(readPng(png).image.width).toBe(64);
+    // The tiled decode: one 8-latent tile covers this 64x64 image, so the same seed gives the same PNG;
+    // smaller tiles give an image of the same size, with progress per tile.
+    const one = join(dir, 'one-tile.png');
+    expect(await runDecode([lat, '--consistency', CONS, '-o', one, '--steps', '1', '--seed', '5', '--tiled', '--tile-size', '8'])).toBe(0);
+    expect(readPng(one).image.data).toEqual(readPng(png).image.data);
+    const tiles = join(dir, 'tiles.png');
+    expect(await runDecode([lat, '--consistency', CONS, '-o', tiles, '--seed', '5', '--tiled', '--tile-size', '4', '--tile-overlap', '2'])).toBe(0);
+    expect(readPng(tiles).image.width).toBe(64);
+    const tileLines = (process.stderr.write as unknown as { mock: { calls: string[][] } }).mock.calls.map((c) => c[0]);
+    expect(tileLines.some((l) => l.includes('tile 9/9'))).toBe(true);
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tiled', '--tile-size', '4', '--tile-overlap', '4'])).rejects.toThrow(/--tile-overlap \(4\) must be smaller than --tile-size \(4\)/);
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tiled', '--tile-size', '2.5'])).rejects.toThrow(/--tile-size: expected an integer from 1/);
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tile-size', '4'])).rejects.toThrow(/apply to --consistency DIR --tiled only/);
+    expect(existsSync(join(dir, 'bad.png'))).toBe(false);
+    // With a memory budget, the tiled decode is planned first (one tile's UNet plus the full-size state).
+    await expect(runDecode([lat, '--consistency', CONS, '-o', join(dir, 'bad.png'), '--tiled', '--tile-size', '4', '--memory-budget', '1MiB'])).rejects.toThrow(/in tiles needs \d+ MiB of GPU memory .* To need less: use smaller tiles \(--tile-size\)/);
+    expect(existsSync(join(dir, 'bad.png'))).toBe(false);
+    expect(await runDecode([lat, '--consistency', CONS, '-o', join(dir, 'budget.png'), '--tiled', '--tile-size', '4', '--memory-budget', '4GiB'])).toBe(0);
   });
 
   it('bad input: clear errors, nothing overwritten', async () => {
