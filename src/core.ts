@@ -20,6 +20,8 @@ export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
 export { tiledConsistencyDecode, planTiles, TILED_CONSISTENCY_DEFAULT_TILE, type TiledConsistencyOptions, type Tile } from './models/tiled_consistency.js';
 export type { RunContext } from './models/context.js';
 export { convPolicy } from './kernels/conv2d.js';
+export { tuning, localStorageStore, memoryStore, lookupConv, seenConvShapes, missingConvShapes, convShapeKey, adapterKey, resetTuning, type TuneMode, type TuneStore, type TuneRecord, type ConvShape, type ShippedTable } from './gpu/tune.js';
+export { tuneConvShapes, measureConv, type ConvTimer, type TuneRow } from './gpu/tune_measure.js';
 export { winogradPolicy } from './kernels/winograd.weights.js';
 export { cast, type ActivationDType } from './kernels/activation.js';
 export type { ActivationOptions } from './models/activations.js';

@@ -7,6 +7,7 @@ export { readPng, writePng } from './io/png.js';
 export { readLatentFile, writeLatentFile, roundTrip, latentBytes, type StoredLatent, type LatentPrecision, type LatentMeta } from './io/latents.js';
 export { SafetensorsFile, readSafetensors, writeSafetensors, encodeSafetensors, SafetensorsError } from './io/safetensors.js';
 export { openCheckpoint, type Checkpoint } from './io/weights.js';
+export { fileTuneStore, defaultTuneFilePath } from './io/tune_file.js';
 
 export { runKernelCase, type KernelCaseResult, type CaseFile } from './check/kernel_case.js';
 export { runModelCases, firstDivergence, type TensorCheck, type CaseRunner, type IoCase } from './check/model_case.js';

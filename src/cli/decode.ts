@@ -10,6 +10,7 @@ import { writePng } from '../io/png.js';
 import { TILED_CONSISTENCY_DEFAULT_TILE } from '../models/tiled_consistency.js';
 import { decodeLatent, decodeLatentTaesd, loadModel, loadTaesd } from '../pipeline.js';
 import { resolveTaesdPath } from '../io/taesd_path.js';
+import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
 import { clampOption, parseIntArg, progress, UsageError } from './common.js';
 import { isCollection } from '../collection.js';
 import { COLLECTION_HELP, decodeFolder } from './collection.js';
@@ -36,6 +37,7 @@ sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DI
                          default 64, i.e. 512x512-pixel tiles)
   --tile-overlap N       consistency --tiled: latent pixels neighbouring tiles share (default N/4)
 ${GPU_OPTIONS_HELP}
+${TUNE_OPTION_HELP}
   --force                overwrite OUT if it exists
 
 ${COLLECTION_HELP}`;
@@ -59,6 +61,7 @@ export async function runDecode(argv: string[]): Promise<number> {
       'tile-size': { type: 'string' },
       'tile-overlap': { type: 'string' },
       ...GPU_OPTIONS,
+      tune: { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
       report: { type: 'boolean', default: false },
@@ -66,6 +69,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     },
   });
   if (values.help) return console.log(DECODE_HELP), 0;
+  const tune = applyTuneOption(values.tune);
   if (!positionals.length) throw new UsageError(`decode: no latent file given\n\n${DECODE_HELP}`);
   const folder = isCollection(positionals);
   if (!folder && (values.batch !== undefined || values.report)) throw new UsageError('decode: --batch and --report apply to folders of latents');
@@ -92,6 +96,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     try {
       const m = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd), loadOptions(values)) : await loadModel(gpu, (values.vae ?? values.consistency)!, values.vae ? 'vae' : 'consistency', loadOptions(values));
       const code = await decodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, { steps, seed, clamp: values.clamp });
+      await tuneMissing(gpu, tune);
       m.model.release();
       return code;
     } finally {
@@ -133,6 +138,7 @@ export async function runDecode(argv: string[]): Promise<number> {
     });
     writePng(values.output, image, { force: values.force });
     progress(`wrote ${values.output} (${image.width}x${image.height}) in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    await tuneMissing(gpu, tune);
     m.model.release();
     return 0;
   } finally {

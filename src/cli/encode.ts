@@ -7,6 +7,7 @@ import { Gpu } from '../gpu/gpu.js';
 import { writeLatentFile } from '../io/latents.js';
 import { readPng } from '../io/png.js';
 import { encodeImage, latentMeta, loadModel, prepareImage } from '../pipeline.js';
+import { applyTuneOption, TUNE_OPTION_HELP, tuneMissing } from './tune.js';
 import { parseIntArg, parsePrecision, parseSize, progress, UsageError } from './common.js';
 import { basename } from 'node:path';
 import { isCollection } from '../collection.js';
@@ -24,6 +25,7 @@ sdvae encode DIR_OR_GLOB... (--vae DIR | --consistency DIR) -o LATENTS_DIR [--ba
   --sample --seed N          store a sample of the latent distribution (default: its mean)
 ${GPU_OPTIONS_HELP}
   --force                    overwrite OUT if it exists
+${TUNE_OPTION_HELP}
 
 ${COLLECTION_HELP}`;
 
@@ -41,6 +43,7 @@ export async function runEncode(argv: string[]): Promise<number> {
       sample: { type: 'boolean', default: false },
       seed: { type: 'string' },
       ...GPU_OPTIONS,
+      tune: { type: 'string' },
       force: { type: 'boolean', default: false },
       batch: { type: 'string' },
       report: { type: 'boolean', default: false },
@@ -49,6 +52,7 @@ export async function runEncode(argv: string[]): Promise<number> {
     },
   });
   if (values.help) return console.log(ENCODE_HELP), 0;
+  const tune = applyTuneOption(values.tune);
   if (!positionals.length) throw new UsageError(`encode: no input image given\n\n${ENCODE_HELP}`);
   const folder = isCollection(positionals);
   if (!folder && (values.batch !== undefined || values.report || values.taesd)) throw new UsageError('encode: --batch, --report and --taesd apply to folders (several inputs, a folder or a glob)');
@@ -68,6 +72,7 @@ export async function runEncode(argv: string[]): Promise<number> {
       const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, loadOptions(values));
       const taesd = values.taesd ? await loadTaesd(gpu, resolveTaesdPath(values.taesd), loadOptions(values)) : undefined;
       const code = await encodeFolder(gpu, m, { inputs: positionals, outDir: values.output, batch, force: values.force, report: values.report }, precision, { centerCrop: values['center-crop'], resize }, taesd);
+      await tuneMissing(gpu, tune);
       m.model.release();
       taesd?.model.release();
       return code;
@@ -91,6 +96,7 @@ export async function runEncode(argv: string[]): Promise<number> {
     const meta = latentMeta(m, { source: basename(input), sourceSize: [raw.width, raw.height], crop: prepared.crop, resize: prepared.resize, sampling: values.sample ? `sample:${seed ?? 0}` : 'mode' });
     writeLatentFile(values.output, { ...latent, precision, meta }, { force: values.force });
     progress(`wrote ${values.output}: latent [${latent.shape}] ${precision} in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
+    await tuneMissing(gpu, tune);
     m.model.release();
     return 0;
   } finally {

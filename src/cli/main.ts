@@ -10,6 +10,7 @@ import { runDecode } from './decode.js';
 import { runEncode } from './encode.js';
 import { runInspect } from './inspect.js';
 import { runMetrics } from './metrics.js';
+import { runTune } from './tune.js';
 import { runServe } from './serve.js';
 import { runWeights } from './weights.js';
 
@@ -37,6 +38,8 @@ Commands:
                                  per-module table: path, shape, params, FLOPs, GPU time, activation stats
   metrics ORIGINAL.png DECODED.png [--json]
                                  PSNR and SSIM (RGB and luma) of a decoded image
+  tune (--model DIR | --manifest FILE.json) [--size N] [--full]
+                                 time the conv variants for the model's shapes on this adapter; fills the tuning cache
   serve [--models DIR] [--port N] the browser page and a weights folder on 127.0.0.1 (docs/browser.md)
   check CASE.safetensors...      run kernel case files (the reference format) and compare with their expected outputs
         [--max-binding-bytes N]  plan with a storage-binding limit of N bytes (forces banding)
@@ -52,6 +55,7 @@ const commands: Record<string, (args: string[]) => Promise<number>> = {
   decode: runDecode,
   metrics: runMetrics,
   inspect: runInspect,
+  tune: runTune,
   serve: runServe,
   weights: (argv) => runWeights(argv),
 };

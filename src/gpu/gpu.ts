@@ -60,6 +60,8 @@ export class Gpu {
   maxBindingBytes: number;
   readonly storageAlign: number;
   readonly adapterName: string;
+  /** The adapter's info as the device reports it ('' where unknown): what kernel tuning is keyed by (gpu/tune.ts). */
+  readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
   onShader?: (label: string, code: string) => void;
   /** When set to an array, every recorded op is appended (label and FLOPs): for inspection. */
   opLog: { label: string; flops: number }[] | null = null;
@@ -110,6 +112,7 @@ export class Gpu {
     this.uniformAlign = Math.max(16, lim.minUniformBufferOffsetAlignment);
     const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
     const subgroups = device.features.has('subgroups') && opts.useSubgroups !== false;
+    this.adapterInfo = { vendor: info?.vendor ?? '', architecture: info?.architecture ?? '', device: info?.device ?? '', description: info?.description ?? '' };
     this.features = {
       f16: device.features.has('shader-f16'),
       subgroups,

@@ -24,6 +24,7 @@ import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
 import { releaseU } from './winograd.weights.js';
+import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
 import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
 import { activationDType } from './activation.js';
 
@@ -65,7 +66,14 @@ export function defaultConvVariant(gpu: Gpu): ConvVariant {
  * its tolerance, at ~4x F(2x2, 3x3)'s rounding error (docs/benchmarks.md). The choice depends on the
  * shape only, never on the binding limit, so banding cannot change which arithmetic runs.
  */
-export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
+export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[], pixels = 0): ConvVariant {
+  const rule = ruleConvVariant(gpu, k, stride, pad);
+  // convPolicy.tune: 'off' is the rule alone; otherwise a measured winner for this shape class, if any (gpu/tune.ts).
+  if (convPolicy.tune === 'off') return rule;
+  return tunedConvVariant(gpu, { cin: k.cin, cout: k.cout, kh: k.kh, kw: k.kw, stride, pad, pixels }, rule, convPolicy.tune, convPolicy.winograd);
+}
+
+function ruleConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
   const direct = defaultConvVariant(gpu);
   if (!convPolicy.winograd || direct !== 'subgroup' || !winogradApplies(k, stride, pad)) return direct;
   return convPolicy.winogradTile === 4 ? 'winograd4' : 'winograd';
@@ -73,9 +81,11 @@ export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad
 
 /**
  * Switches for chooseConvVariant: `winograd: false` runs whole models on the direct convolution;
- * `winogradTile` picks F(2x2, 3x3) (2) or F(4x4, 3x3) (4) for the automatic choice.
+ * `winogradTile` picks F(2x2, 3x3) (2) or F(4x4, 3x3) (4) for the automatic choice; `tune` uses
+ * measured winners (gpu/tune.ts): 'off' (default) the rule above, 'cached' stored or shipped winners
+ * then the rule, 'full' the same and it records the shape classes still to measure.
  */
-export const convPolicy: { winograd: boolean; winogradTile: WinogradTile } = { winograd: true, winogradTile: 4 };
+export const convPolicy: { winograd: boolean; winogradTile: WinogradTile; tune: TuneMode } = { winograd: true, winogradTile: 4, tune: 'off' };
 
 /**
  * Conv weights in GEMM layout: w [kh*kw*Cin, Cout] in its storage format (f32, or f16/bf16 packed two
@@ -172,7 +182,7 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const pad = opts.padding ?? [0, 0, 0, 0];
   const [hout, wout] = conv2dOutputSize(h, w, k, stride, pad);
   if (hout < 1 || wout < 1) throw new Error(`${label}: input ${h}x${w} is smaller than the ${k.kh}x${k.kw} kernel`);
-  const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad);
+  const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad, n * hout * wout);
   if (variant === 'winograd' || variant === 'winograd4') {
     if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: ${variant} needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
     return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2, opts.variant === undefined);
