@@ -1,4 +1,4 @@
-// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16]
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16] [--u-cache-pixels N]
 //
 // Whole models at their real size, with random weights of the real shapes (from the reference
 // manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
@@ -16,6 +16,7 @@ import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencod
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
 import { f32Entry, ParamLoader } from '../src/models/params.js';
 import type { WeightStorage } from '../src/kernels/weight_format.js';
+import { winogradPolicy } from '../src/kernels/winograd.weights.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
@@ -28,6 +29,8 @@ const vaeSize = Number(arg('vae-size') ?? 256);
 const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
 /** 'f16': the random f32 weights stored as f16 (what an F16 checkpoint gives, at its speed). */
 const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
+/** winogradPolicy.cacheMaxPixels for this run (what caching more Winograd U buys in time). */
+if (arg('u-cache-pixels')) winogradPolicy.cacheMaxPixels = Number(arg('u-cache-pixels'));
 
 interface Manifest {
   config: Record<string, unknown>;

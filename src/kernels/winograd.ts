@@ -43,10 +43,10 @@ const up = (v: number, m: number) => Math.ceil(v / m) * m;
 /**
  * Most bytes of each of V and M per band. They are the op's own scratch, not activations: they are
  * bounded by this (and the adapter's binding limit), not by the planning limit that bands activations,
- * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 32 MiB keeps
- * the op's extra memory bounded (64 was the first choice; 32 keeps the 512x512 SD VAE decode within 1 GiB); bands of thousands of tiles gain nothing from being larger.
+ * so a test's tiny planning limit still bands x and y while V and M stay whole tile rows. 64 MiB keeps
+ * the op's extra memory bounded; bands of thousands of tiles gain nothing from being larger (32 MiB was tried: 62 MiB less at the 512x512 SD VAE decode's peak, but 3-6% slower decodes on lavapipe, docs/benchmarks.md).
  */
-const SCRATCH_BYTES = 32 * 2 ** 20;
+const SCRATCH_BYTES = 64 * 2 ** 20;
 
 /** Binds the first `elems` elements of a scratch tensor (within SCRATCH_BYTES by the band plan). */
 function scratch(t: Tensor, elems: number): GPUBufferBinding {
