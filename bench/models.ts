@@ -8,17 +8,14 @@
 // peak GPU memory the buffer pool held.
 
 import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
-import { f32Entry, ParamLoader } from '../src/models/params.js';
+import { randomLoader } from './random_weights.js';
 import type { WeightStorage } from '../src/kernels/weight_format.js';
 import { winogradPolicy } from '../src/kernels/winograd.weights.js';
 
-const root = join(import.meta.dirname, '..', '..');
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -31,35 +28,6 @@ const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
 const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
 /** winogradPolicy.cacheMaxPixels for this run (what caching more Winograd U buys in time). */
 if (arg('u-cache-pixels')) winogradPolicy.cacheMaxPixels = Number(arg('u-cache-pixels'));
-
-interface Manifest {
-  config: Record<string, unknown>;
-  keys: { key: string; shape: number[] }[];
-}
-
-/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
-function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
-  const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
-  let s = 12345;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
-  const shapes = new Map(m.keys.map((k) => [k.key, k.shape]));
-  const p = ParamLoader.from(
-    (name) => {
-      const shape = shapes.get(name);
-      if (!shape) return undefined;
-      return f32Entry(shape, () => {
-        const n = shape.reduce((a, b) => a * b, 1);
-        const fanIn = shape.length > 1 ? n / shape[0] : 1;
-        const isNormWeight = /norm.*weight$/.test(name);
-        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
-      });
-    },
-    shapes.keys(),
-    file,
-    { storage },
-  );
-  return { p, config: m.config };
-}
 
 interface Measured {
   what: string;
@@ -109,7 +77,7 @@ const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: 
 const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');
 try {
   if (only !== 'consistency') {
-    const { p, config } = randomLoader('sd-vae-ft-mse.json');
+    const { p, config } = randomLoader('sd-vae-ft-mse.json', storage);
     const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
     p.finish();
     const z = latent(vaeSize / 8, vaeSize / 8);
@@ -125,7 +93,7 @@ try {
     vae.release();
   }
   if (only !== 'vae') {
-    const { p, config } = randomLoader('consistency-decoder.json');
+    const { p, config } = randomLoader('consistency-decoder.json', storage);
     const cd = new ConsistencyDecoder(gpu, p, parseConsistencyConfig(config, 'manifest'));
     p.finish();
     for (const size of unetSizes) {

@@ -1,11 +1,11 @@
 // Random parameters of the full-size models' real names and shapes (the manifests in
-// test/fixtures/reference/manifests), for measurements that need no real weights (bench/f16_fullsize.ts).
-// The same generator, seed and scales as bench/models.ts's randomLoader (which runs its benchmark on
-// import, so it cannot be imported from), so both see the same weights.
+// test/fixtures/reference/manifests), for measurements that need no real weights (bench/models.ts,
+// bench/f16_fullsize.ts): one generator, seed and scale, so every benchmark sees the same weights.
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { f32Entry, ParamLoader } from '../src/models/params.js';
+import type { WeightStorage } from '../src/kernels/weight_format.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -15,7 +15,7 @@ interface Manifest {
 }
 
 /** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
-export function randomLoader(file: string): { p: ParamLoader; config: Record<string, unknown> } {
+export function randomLoader(file: string, storage: WeightStorage = 'as-stored'): { p: ParamLoader; config: Record<string, unknown> } {
   const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
   let s = 12345;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
@@ -33,6 +33,7 @@ export function randomLoader(file: string): { p: ParamLoader; config: Record<str
     },
     shapes.keys(),
     file,
+    { storage },
   );
   return { p, config: m.config };
 }
