@@ -36,14 +36,14 @@ export { blobSource, bytesSource, trackProgress, type ByteSource, type LoadProgr
 export { openHttpSource, rangeKey, type HttpSource, type HttpSourceOptions, type ResponseCache } from './io/http_source.js';
 export { SafetensorsSource } from './io/safetensors_source.js';
 export { SafetensorsError, encodeSafetensors, parseHeader, type TensorInfo, type LoadedTensor, type TensorToWrite } from './io/safetensors_format.js';
-export { openModelUrl, openModelFiles, openModelSource, loadAutoencoderKLFrom, loadConsistencyDecoderFrom, modelSource, WEIGHTS_FILE, type ModelFiles, type SourceLoadOptions } from './io/model_source.js';
+export { openModelUrl, openModelFiles, openModelSource, loadAutoencoderKLFrom, loadConsistencyDecoderFrom, loadAutoencoderTinyFrom, modelSource, WEIGHTS_FILE, type ModelFiles, type SourceLoadOptions } from './io/model_source.js';
 // The reference checks (sdvae check) run in a page too.
 export { runKernelCase, type KernelCaseResult, type CaseFile } from './check/kernel_case.js';
 export { runModelCases, firstDivergence, type TensorCheck } from './check/model_case.js';
 export { vaeRunner } from './check/vae_runner.js';
 export { consistencyRunner } from './check/consistency_runner.js';
 // What the page does with them: the CLI's encode/decode steps, stored latents, the comparison, the inspector.
-export { encodeImage, decodeLatent, prepareImage, latentMeta, type LoadedModel, type PrepareOptions, type EncodeOptions } from './pipeline.js';
+export { encodeImage, decodeLatent, decodeLatentTaesd, prepareImage, latentMeta, type LoadedModel, type LoadedTaesd, type PrepareOptions, type EncodeOptions } from './pipeline.js';
 export { encodeLatentFile, latentFromTensors, latentBytes, roundTrip, type StoredLatent, type LatentPrecision, type LatentMeta } from './io/latents_format.js';
 export { measure, mostDifferentWindow, comparisonFigure, type DecoderResult, type DecoderReport } from './compare.js';
 export { inspectModel, moduleClass, type ModuleRow } from './inspect.js';

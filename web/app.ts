@@ -4,8 +4,9 @@
 //      weights are read tensor by tensor (HTTP Range requests or File.slice), with progress, and kept
 //      in the browser's Cache API so a second visit downloads nothing;
 //   2. an image (encoded here: the latent's channels and sizes) or a stored .latent.safetensors;
-//   3. the stored latent decoded by the SD VAE and by the consistency decoder: Original | SD VAE |
-//      Consistency, PSNR/SSIM and times, and a zoom where the two decoders differ most (as `sdvae compare`);
+//   3. the stored latent decoded by the SD VAE and by the consistency decoder (and TAESD, when chosen,
+//      first: a preview while the slow decoders run): Original | SD VAE | Consistency | TAESD, PSNR/SSIM
+//      and times, and a zoom where the SD VAE and the consistency decoder differ most (as `sdvae compare`);
 //   4. the inspector: every module's output, from the latent to the image (as `sdvae inspect`).
 //
 // Every step is the same library call the CLI makes (src/pipeline.ts, src/compare.ts, src/inspect.ts).
@@ -15,7 +16,7 @@
 import * as sd from '../src/core.js';
 import { channelGrid, download, el, figure, fileToImage, imageCanvas, kib, latentChannelCanvases, pngBlob, table } from './view.js';
 
-type Kind = 'vae' | 'cons';
+type Kind = 'vae' | 'cons' | 'taesd';
 
 interface ServedModel { name: string; url: string; className: string; weightsFile: string; bytes: number }
 
@@ -32,7 +33,8 @@ const state: {
   gpu?: sd.Gpu;
   gpuKind?: string;
   served: ServedModel[];
-  models: Partial<Record<Kind, Model>>;
+  models: Partial<Record<'vae' | 'cons', Model>>;
+  taesd?: sd.LoadedTaesd & { from: string };
   raw?: sd.RgbImage;
   inputName: string;
   stored?: sd.StoredLatent;
@@ -116,7 +118,7 @@ async function listServed(): Promise<void> {
     return; // not served by `sdvae serve`: URL and files still work
   }
   for (const m of state.served) {
-    const target = m.className === 'ConsistencyDecoderVAE' ? 'cons-served' : m.className === 'AutoencoderKL' ? 'vae-served' : '';
+    const target = { ConsistencyDecoderVAE: 'cons-served', AutoencoderKL: 'vae-served', AutoencoderTiny: 'taesd-served' }[m.className] ?? '';
     if (target) $(target).append(el('option', { value: m.name, textContent: `${m.name} (${kib(m.bytes)})` }));
   }
   const pick = (id: string) => {
@@ -125,6 +127,7 @@ async function listServed(): Promise<void> {
   };
   pick('vae-served');
   pick('cons-served');
+  pick('taesd-served');
 }
 
 /** The model files chosen for `kind`: local files first, then a URL, then the served folder. */
@@ -140,7 +143,42 @@ async function openChoice(kind: Kind): Promise<{ files: sd.ModelFiles; from: str
   return undefined;
 }
 
-async function loadModel(kind: Kind): Promise<Model | undefined> {
+/** The progress bar and label of a model row, fed by the loader. */
+function progressOf(kind: Kind): (p: sd.LoadProgress) => void {
+  const bar = $<HTMLProgressElement>(`${kind}-progress`);
+  const label = $(`${kind}-status`);
+  return (p) => {
+    bar.value = p.loaded / p.total;
+    label.textContent = `${kib(p.loaded)} of ${kib(p.total)}${p.cached ? ` (${kib(p.cached)} from the cache)` : ''}`;
+  };
+}
+
+/** TAESD, when a folder, URL or files are chosen for it. */
+async function loadTaesd(): Promise<(sd.LoadedTaesd & { from: string }) | undefined> {
+  const g = await gpu();
+  let choice;
+  try {
+    choice = await openChoice('taesd');
+  } catch (e) {
+    throw new Error(explain(e, 'loading TAESD'));
+  }
+  if (!choice) return undefined;
+  if (state.taesd?.from === choice.from) return state.taesd;
+  state.taesd?.model.release();
+  state.taesd = undefined;
+  let model;
+  try {
+    model = await sd.loadAutoencoderTinyFrom(g, choice.files, { onProgress: progressOf('taesd') });
+  } catch (e) {
+    throw new Error(explain(e, `loading TAESD from ${choice.files.name}`));
+  }
+  const c = model.config;
+  state.taesd = { kind: 'taesd', model, name: `AutoencoderTiny:${choice.label}`, latentSpace: sd.latentSpaceId(c.latent_channels, model.downscale, model.sdScalingFactor), from: choice.from };
+  (report.models as Record<string, unknown>).taesd = { name: state.taesd.name, bytes: choice.files.weights.source.size };
+  return state.taesd;
+}
+
+async function loadModel(kind: 'vae' | 'cons'): Promise<Model | undefined> {
   const what = kind === 'vae' ? 'SD VAE' : 'consistency decoder';
   const g = await gpu();
   let choice;
@@ -154,13 +192,9 @@ async function loadModel(kind: Kind): Promise<Model | undefined> {
   if (have && have.from === choice.from) return have;
   have?.model.release();
   delete state.models[kind];
-  const bar = $<HTMLProgressElement>(`${kind}-progress`);
   const label = $(`${kind}-status`);
   const t0 = performance.now();
-  const onProgress = (p: sd.LoadProgress) => {
-    bar.value = p.loaded / p.total;
-    label.textContent = `${kib(p.loaded)} of ${kib(p.total)}${p.cached ? ` (${kib(p.cached)} from the cache)` : ''}`;
-  };
+  const onProgress = progressOf(kind);
   let model;
   try {
     model = kind === 'vae' ? await sd.loadAutoencoderKLFrom(g, choice.files, { onProgress }) : await sd.loadConsistencyDecoderFrom(g, choice.files, { onProgress });
@@ -185,12 +219,14 @@ async function loadModel(kind: Kind): Promise<Model | undefined> {
 }
 report.models = {};
 
-async function loadModels(): Promise<{ vae?: Model; cons?: Model }> {
+async function loadModels(): Promise<{ vae?: Model; cons?: Model; taesd?: sd.LoadedTaesd }> {
   const vae = await loadModel('vae');
   const cons = await loadModel('cons');
-  if (vae && cons && vae.latentSpace !== cons.latentSpace)
-    throw new Error(`${vae.name} (latent space ${vae.latentSpace}) and ${cons.name} (${cons.latentSpace}) do not share a latent space`);
-  return { vae, cons };
+  const taesd = await loadTaesd();
+  const all = [vae, cons, taesd].filter((m) => m !== undefined);
+  const other = all.find((m) => m.latentSpace !== all[0]!.latentSpace);
+  if (other) throw new Error(`${all[0]!.name} (latent space ${all[0]!.latentSpace}) and ${other.name} (${other.latentSpace}) do not share a latent space`);
+  return { vae, cons, taesd };
 }
 
 // ---- input ---------------------------------------------------------------------------------------
@@ -256,11 +292,21 @@ function showLatent(pngBytes: number | undefined): void {
   $('latent').hidden = false;
 }
 
-async function decodeBoth(g: sd.Gpu, vae: Model | undefined, cons: Model | undefined): Promise<void> {
+async function decodeAll(g: sd.Gpu, vae: Model | undefined, cons: Model | undefined, taesd: sd.LoadedTaesd | undefined): Promise<void> {
   const stored = state.stored!;
   const decoded: sd.DecoderResult[] = [];
   const steps = Number($<HTMLInputElement>('steps').value) || 2;
   const seed = Number($<HTMLInputElement>('seed').value) || 0;
+  report.drawn = [];
+  let preview: sd.DecoderResult | undefined;
+  if (taesd) {
+    // The preview: TAESD is ~20x faster than the SD VAE decoder; draw it before the slow ones run.
+    status('decoding with TAESD (preview)', 0.1);
+    const t0 = performance.now();
+    preview = { label: 'TAESD', image: await sd.decodeLatentTaesd(g, taesd, stored, state.inputName), seconds: (performance.now() - t0) / 1000 };
+    state.decoded = [preview];
+    showResults(steps, seed);
+  }
   if (vae) {
     status('decoding with the SD VAE', 0.2);
     const t0 = performance.now();
@@ -276,6 +322,7 @@ async function decodeBoth(g: sd.Gpu, vae: Model | undefined, cons: Model | undef
     });
     decoded.push({ label: 'Consistency', image, seconds: (performance.now() - t0) / 1000 });
   }
+  if (preview) decoded.push(preview);
   state.decoded = decoded;
   showResults(steps, seed);
 }
@@ -286,11 +333,14 @@ function showResults(steps: number, seed: number): void {
   $('images').replaceChildren(
     ...all.map((d) => {
       const fig = figure(imageCanvas(d.image, scale), `${d.label}${'seconds' in d && d.seconds !== undefined ? ` · ${d.seconds.toFixed(2)} s` : ''}`);
-      if (d.label !== 'Original') fig.append(el('button', { textContent: 'Save PNG', onclick: async () => download(await pngBlob(d.image), `${d.label === 'SD VAE' ? 'vae' : 'consistency'}.png`) }));
+      if (d.label !== 'Original') fig.append(el('button', { textContent: 'Save PNG', onclick: async () => download(await pngBlob(d.image), `${{ 'SD VAE': 'vae', Consistency: 'consistency', TAESD: 'taesd' }[d.label] ?? 'decoded'}.png`) }));
       return fig;
     }),
   );
-  const [a, b] = [state.decoded[0], state.decoded[state.decoded.length - 1]];
+  (report.drawn as string[]).push(state.decoded.map((d) => d.label).join('+'));
+  // The zoom shows where the SD VAE and the consistency decoder differ most (the preview is not compared).
+  const main = state.decoded.filter((d) => d.label !== 'TAESD');
+  const [a, b] = [main[0], main[main.length - 1]];
   const zoom = a && b && a !== b ? sd.mostDifferentWindow(a.image, b.image) : undefined;
   if (zoom) {
     const factor = Math.max(2, Math.floor(192 / zoom.size));
@@ -342,15 +392,15 @@ async function guarded(what: string, fn: () => Promise<void>): Promise<void> {
 
 async function run(): Promise<void> {
   const g = await gpu();
-  const { vae, cons } = await loadModels();
+  const { vae, cons, taesd } = await loadModels();
   if (!state.raw && !state.stored) throw new Error('choose an image or a .latent.safetensors first');
   if (state.raw) {
     if (!vae) throw new Error('encoding an image needs the SD VAE: choose one');
     await encode(g, vae);
     showLatent((await pngBlob(state.original!)).size);
   } else showLatent(undefined);
-  if (!vae && !cons) throw new Error('choose at least one decoder');
-  await decodeBoth(g, vae, cons);
+  if (!vae && !cons && !taesd) throw new Error('choose at least one decoder');
+  await decodeAll(g, vae, cons, taesd);
   status('done', 1);
 }
 

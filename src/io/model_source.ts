@@ -12,6 +12,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { WeightStorage } from '../kernels/weight_format.js';
 import { AutoencoderKL } from '../models/autoencoder_kl.js';
 import { ConsistencyDecoder } from '../models/consistency_decoder.js';
+import { AutoencoderTiny } from '../models/autoencoder_tiny.js';
 import type { LoadOptions, ModelSource } from '../models/params.js';
 import { blobSource, type ByteSource, type ProgressCallback } from './byte_source.js';
 import { openHttpSource, type HttpSource, type HttpSourceOptions } from './http_source.js';
@@ -82,6 +83,11 @@ export async function loadAutoencoderKLFrom(gpu: Gpu, files: ModelFiles, opts: S
 
 export async function loadConsistencyDecoderFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<ConsistencyDecoder> {
   return ConsistencyDecoder.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
+}
+
+/** TAESD (AutoencoderTiny), the fast preview decoder. */
+export async function loadAutoencoderTinyFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<AutoencoderTiny> {
+  return AutoencoderTiny.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
 }
 
 /**

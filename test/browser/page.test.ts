@@ -1,6 +1,6 @@
 // The page end to end in Chromium, served by `sdvae serve`'s server with the tiny model pair
 // (test/fixtures/tiny-pair/vae + the reference tiny consistency decoder, one latent space): choose an
-// image, encode, store, decode with both decoders; the numbers the page shows equal the CLI's
+// image, encode, store, decode with both decoders and TAESD (drawn first, as a preview); the numbers the page shows equal the CLI's
 // (`sdvae compare`) for the same inputs, over Range requests and from a server that ignores Range; a
 // second visit downloads no weights (Cache API); a screenshot is saved (artifacts/browser-page.png)
 // and must be a real picture. Error paths: no navigator.gpu, a 404 weight URL, a truncated file.
@@ -36,6 +36,7 @@ interface PageReport {
   models: Record<string, { mode: string; fromCache: number; bytes: number }>;
   encode: { shape: number[]; latent: number[] };
   decode: { decoders: { decoder: string; psnr: number; ssim: number; ssim_luma: number; pixels: number[] }[] };
+  drawn: string[];
 }
 
 interface CliResult {
@@ -51,6 +52,7 @@ beforeAll(async () => {
   mkdirSync(models);
   symlinkSync(join(ROOT, 'test/fixtures/tiny-pair/vae'), join(models, 'tiny-vae'));
   symlinkSync(join(FIXTURES, 'models/tiny-consistency'), join(models, 'tiny-consistency'));
+  symlinkSync(join(FIXTURES, 'models/tiny-taesd'), join(models, 'tiny-taesd')); // the same latent space: the preview decoder
   // A model whose weights were cut short (an interrupted upload), and one whose weights are missing.
   for (const name of ['truncated', 'no-weights']) {
     mkdirSync(join(models, name));
@@ -67,7 +69,7 @@ beforeAll(async () => {
   const spy = vi.spyOn(console, 'log').mockImplementation(() => {});
   const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
   try {
-    await runCompare([IMAGE, '--vae', join(models, 'tiny-vae'), '--consistency', join(models, 'tiny-consistency'), '--resize', OPTIONS.resize, '--steps', OPTIONS.steps, '--seed', OPTIONS.seed, '--precision', OPTIONS.precision, '-o', out]);
+    await runCompare([IMAGE, '--vae', join(models, 'tiny-vae'), '--consistency', join(models, 'tiny-consistency'), '--taesd', join(models, 'tiny-taesd'), '--resize', OPTIONS.resize, '--steps', OPTIONS.steps, '--seed', OPTIONS.seed, '--precision', OPTIONS.precision, '-o', out]);
   } finally {
     spy.mockRestore();
     err.mockRestore();
@@ -75,7 +77,7 @@ beforeAll(async () => {
   cli = {
     report: JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'))[0],
     latent: readLatentFile(join(out, 'gt1.latent.safetensors')).data,
-    images: ['gt1.vae.png', 'gt1.consistency.png'].map((f) => readPng(join(out, f)).image.data),
+    images: ['gt1.vae.png', 'gt1.consistency.png', 'gt1.taesd.png'].map((f) => readPng(join(out, f)).image.data),
   };
 }, 300_000);
 
@@ -121,7 +123,9 @@ function expectEqualsCli(r: PageReport): void {
   r.encode.latent.forEach((v, i) => (maxLatent = Math.max(maxLatent, Math.abs(v - cli.latent[i]!))));
   expect(r.encode.latent.length).toBe(cli.latent.length);
   expect(maxLatent).toBeLessThanOrEqual(TOL.crossAdapterLatent);
-  expect(r.decode.decoders.map((d) => d.decoder)).toEqual(['SD VAE', 'Consistency']);
+  expect(r.decode.decoders.map((d) => d.decoder)).toEqual(['SD VAE', 'Consistency', 'TAESD']);
+  // TAESD is the preview: drawn alone first, then with the others.
+  expect(r.drawn).toEqual(['TAESD', 'SD VAE+Consistency+TAESD']);
   r.decode.decoders.forEach((d, k) => {
     const c = cli.report.decoders[k]!;
     expect(d.decoder).toBe(c.decoder);
@@ -185,7 +189,7 @@ describe('the page, end to end', () => {
     expect(r.adapter.kind).toBe('core');
     expect(r.adapter.name).toMatch(/swiftshader/i);
     expect(r.models.vae!.mode).toBe('cached-file'); // streamed once into the cache, read back in slices
-    expect(requests.filter((q) => q.url.endsWith('.safetensors')).length).toBe(2); // one 200 per weights file (VAE, consistency decoder)
+    expect(requests.filter((q) => q.url.endsWith('.safetensors')).length).toBe(3); // one 200 per weights file (VAE, consistency decoder, TAESD)
     expectEqualsCli(r);
     await page.context().close();
   }, 600_000);
