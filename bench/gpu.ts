@@ -14,6 +14,7 @@
 // and, where the adapter has shader-f16, f16 (model.setActivations; --activations picks); weights f32.
 // Output: markdown tables on stdout.
 
+import { measure, type Measured } from './measure.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
@@ -94,32 +95,13 @@ async function correctness(gpu: Gpu): Promise<string[]> {
   return lines;
 }
 
-interface Row { what: string; medianS: number; gflop: number }
+type Row = Measured;
 
-async function measure(gpu: Gpu, what: string, run: () => Tensor): Promise<Row> {
-  const once = async () => {
-    gpu.opLog = [];
-    const t0 = performance.now();
-    run().release();
-    await gpu.sync();
-    const s = (performance.now() - t0) / 1000;
-    const gflop = gpu.opLog.reduce((a, o) => a + o.flops, 0) / 1e9;
-    gpu.opLog = null;
-    return { s, gflop };
-  };
-  process.stderr.write(`${what}: warm-up\n`);
-  await once();
-  if (mode === 'full' && missingConvShapes(gpu).length) await tuneConvShapes(gpu, missingConvShapes(gpu), { onRow: (r) => process.stderr.write(`  tuned ${convShapeKey(r.shape)}: ${r.record.variant}\n`) });
-  const times: number[] = [];
-  let gflop = 0;
-  for (let i = 0; i < runs; i++) {
-    const r = await once();
-    times.push(r.s);
-    gflop = r.gflop;
-    process.stderr.write(`${what}: ${r.s.toFixed(3)} s\n`);
-  }
-  return { what, medianS: [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)], gflop };
-}
+/** A model run timed after a warm-up; with `--tune full`, the classes the warm-up left untuned are tuned first. */
+const timed = (gpu: Gpu, what: string, run: () => Tensor): Promise<Row> =>
+  measure(gpu, what, run, runs, async () => {
+    if (mode === 'full' && missingConvShapes(gpu).length) await tuneConvShapes(gpu, missingConvShapes(gpu), { onRow: (r) => process.stderr.write(`  tuned ${convShapeKey(r.shape)}: ${r.record.variant}\n`) });
+  });
 
 const gpu = await Gpu.create();
 convPolicy.tune = mode;
@@ -147,10 +129,10 @@ try {
       for (const s of sizes) {
         vae.setActivations(act, { force: true });
         const z = gpu.upload(rnd((s / 8) ** 2 * 4, 0.7).map((v) => v * 4), [1, s / 8, s / 8, 4], 'latent');
-        rows.push(await measure(gpu, `SD VAE decode 1x4x${s / 8}x${s / 8} -> ${s}x${s}, ${act} activations`, () => vae.decode(z)));
+        rows.push(await timed(gpu, `SD VAE decode 1x4x${s / 8}x${s / 8} -> ${s}x${s}, ${act} activations`, () => vae.decode(z)));
         z.release();
         const x = gpu.upload(rnd(s * s * 3, 0.01), [1, s, s, 3], 'image');
-        rows.push(await measure(gpu, `SD VAE encode ${s}x${s}, ${act} activations`, () => {
+        rows.push(await timed(gpu, `SD VAE encode ${s}x${s}, ${act} activations`, () => {
           const d = vae.encode(x);
           d.logvar.release();
           d.std.release();
@@ -167,7 +149,7 @@ try {
       for (const s of sizes) {
         const u32 = gpu.upload(rnd(s * s * 7, 0.3), [1, s, s, 7], 'unet_input');
         const u = cast(gpu, u32, act); // the UNet runs in its input's dtype (as ConsistencyDecoder.decode casts it)
-        rows.push(await measure(gpu, `consistency UNet, one evaluation at ${s}x${s}, ${act} activations`, () => cd.decoder_unet.forward({ gpu }, u, 1008)));
+        rows.push(await timed(gpu, `consistency UNet, one evaluation at ${s}x${s}, ${act} activations`, () => cd.decoder_unet.forward({ gpu }, u, 1008)));
         if (u !== u32) u.release();
         u32.release();
       }

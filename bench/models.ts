@@ -9,10 +9,10 @@
 
 import { execSync } from 'node:child_process';
 import { Gpu } from '../src/gpu/gpu.js';
-import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
 import { randomLoader } from './random_weights.js';
+import { measure, type Measured } from './measure.js';
 import type { WeightStorage } from '../src/kernels/weight_format.js';
 import { winogradPolicy } from '../src/kernels/winograd.weights.js';
 
@@ -28,41 +28,6 @@ const unetSizes = (arg('unet-sizes') ?? '64,128').split(',').map(Number);
 const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
 /** winogradPolicy.cacheMaxPixels for this run (what caching more Winograd U buys in time). */
 if (arg('u-cache-pixels')) winogradPolicy.cacheMaxPixels = Number(arg('u-cache-pixels'));
-
-interface Measured {
-  what: string;
-  medianS: number;
-  gflop: number;
-  peakMiB: number;
-  runs: number[];
-}
-
-async function measure(gpu: Gpu, what: string, run: () => Tensor): Promise<Measured> {
-  const once = async () => {
-    gpu.opLog = [];
-    const t0 = performance.now();
-    const y = run();
-    await gpu.sync();
-    const s = (performance.now() - t0) / 1000;
-    y.release();
-    const gflop = gpu.opLog.reduce((a, o) => a + o.flops, 0) / 1e9;
-    gpu.opLog = null;
-    return { s, gflop };
-  };
-  process.stderr.write(`${what}: warm-up run\n`);
-  await once();
-  gpu.pool.resetPeak();
-  const times: number[] = [];
-  let gflop = 0;
-  for (let i = 0; i < runs; i++) {
-    const r = await once();
-    times.push(r.s);
-    gflop = r.gflop;
-    process.stderr.write(`${what}: run ${i + 1}/${runs} ${r.s.toFixed(2)} s\n`);
-  }
-  const sorted = [...times].sort((a, b) => a - b);
-  return { what, medianS: sorted[Math.floor(sorted.length / 2)], gflop, peakMiB: gpu.pool.getStats().peakInUseBytes / 2 ** 20, runs: times };
-}
 
 const gpu = await Gpu.create();
 let mesa = '';
@@ -81,14 +46,14 @@ try {
     const vae = new AutoencoderKL(gpu, p, parseAutoencoderKLConfig(config, 'manifest'));
     p.finish();
     const z = latent(vaeSize / 8, vaeSize / 8);
-    results.push(await measure(gpu, `SD VAE decode 1x4x${vaeSize / 8}x${vaeSize / 8} -> ${vaeSize}x${vaeSize}`, () => vae.decode(z)));
+    results.push(await measure(gpu, `SD VAE decode 1x4x${vaeSize / 8}x${vaeSize / 8} -> ${vaeSize}x${vaeSize}`, () => vae.decode(z), runs));
     const x = image(vaeSize, vaeSize);
     results.push(await measure(gpu, `SD VAE encode ${vaeSize}x${vaeSize}`, () => {
       const d = vae.encode(x);
       d.logvar.release();
       d.std.release();
       return d.mean;
-    }));
+    }, runs));
     for (const t of [z, x]) t.release();
     vae.release();
   }
@@ -98,10 +63,10 @@ try {
     p.finish();
     for (const size of unetSizes) {
       const unetIn = gpu.upload(Float32Array.from({ length: size * size * 7 }, (_, i) => Math.sin(i * 0.3)), [1, size, size, 7], 'unet_input');
-      results.push(await measure(gpu, `consistency UNet, one evaluation at ${size}x${size}`, () => cd.decoder_unet.forward({ gpu }, unetIn, 1008)));
+      results.push(await measure(gpu, `consistency UNet, one evaluation at ${size}x${size}`, () => cd.decoder_unet.forward({ gpu }, unetIn, 1008), runs));
       unetIn.release();
       const z = latent(size / 8, size / 8);
-      results.push(await measure(gpu, `consistency decode, 2 steps -> ${size}x${size}`, () => cd.decode(z, { seed: 0 })));
+      results.push(await measure(gpu, `consistency decode, 2 steps -> ${size}x${size}`, () => cd.decode(z, { seed: 0 }), runs));
       z.release();
     }
     cd.release();

@@ -5,11 +5,11 @@
 // same process: medians of N runs (the SD VAE: --vae-runs, default 1, it is ~20x slower) after a warm-up run (which compiles the pipelines), the GFLOP each
 // run records (2 x the multiply-adds of every conv), effective GFLOP/s, and the pool's peak memory.
 
+import { measure } from './measure.js';
 import { execSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
-import type { Tensor } from '../src/gpu/tensor.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { AutoencoderTiny, parseAutoencoderTinyConfig } from '../src/models/autoencoder_tiny.js';
 import { f32Entry, ParamLoader } from '../src/models/params.js';
@@ -42,32 +42,6 @@ function randomLoader(file: string): { p: ParamLoader; config: Record<string, un
   return { p, config: m.config };
 }
 
-async function measure(gpu: Gpu, what: string, run: () => Tensor, runs: number) {
-  const once = async () => {
-    gpu.opLog = [];
-    const t0 = performance.now();
-    const y = run();
-    await gpu.sync();
-    const sec = (performance.now() - t0) / 1000;
-    y.release();
-    const gflop = gpu.opLog.reduce((a, o) => a + o.flops, 0) / 1e9;
-    gpu.opLog = null;
-    return { sec, gflop };
-  };
-  process.stderr.write(`${what}: warm-up run\n`);
-  await once();
-  gpu.pool.resetPeak();
-  const times: number[] = [];
-  let gflop = 0;
-  for (let i = 0; i < runs; i++) {
-    const r = await once();
-    times.push(r.sec);
-    gflop = r.gflop;
-    process.stderr.write(`${what}: run ${i + 1}/${runs} ${r.sec.toFixed(2)} s\n`);
-  }
-  const median = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)];
-  return { what, median, times, gflop, peakMiB: gpu.pool.getStats().peakInUseBytes / 2 ** 20 };
-}
 
 const gpu = await Gpu.create();
 let mesa = '';
@@ -106,4 +80,4 @@ try {
 console.log('\n| decoder run | median s | runs (s) | GFLOP | effective GFLOP/s | peak GPU memory MiB |');
 console.log('|---|---:|---|---:|---:|---:|');
 for (const r of results)
-  console.log(`| ${r.what} | ${r.median.toFixed(2)} | ${r.times.map((x) => x.toFixed(2)).join(', ')} | ${r.gflop.toFixed(1)} | ${(r.gflop / r.median).toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
+  console.log(`| ${r.what} | ${r.medianS.toFixed(2)} | ${r.runs.map((x) => x.toFixed(2)).join(', ')} | ${r.gflop.toFixed(1)} | ${(r.gflop / r.medianS).toFixed(1)} | ${r.peakMiB.toFixed(0)} |`);
