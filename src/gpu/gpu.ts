@@ -77,7 +77,6 @@ export class Gpu {
   private uniformOffset = 0;
   private readonly uniformAlign: number;
   private deviceLost: string | null = null;
-  private inPass = false;
   readonly profiler: Profiler;
 
   private readonly alwaysDry: boolean;
@@ -275,11 +274,9 @@ export class Gpu {
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
       const pass = this.commandEncoder().beginComputePass({ label, timestampWrites });
-      this.inPass = true;
       try {
         record(pass);
       } finally {
-        this.inPass = false;
         pass.end(); // keep the encoder usable when recording throws (e.g. a bad shape)
       }
     });
@@ -350,11 +347,9 @@ export class Gpu {
     this.scopes = [];
     for (const s of scopes) {
       const err = await s.promise;
-      if (err && (err as { constructor?: { name?: string } }).constructor?.name === 'GPUOutOfMemoryError' || (err && /out of memory/i.test(err.message))) {
-        const held = this.pool.getStats().peakAllocatedBytes;
-        throw new GpuOutOfMemoryError(s.label, err!.message, held);
-      }
-      if (err) throw new Error(`GPU error in ${s.label}: ${err.message}`);
+      if (!err) continue;
+      if (err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(err.message)) throw new GpuOutOfMemoryError(s.label, err.message, this.pool.getStats().peakAllocatedBytes);
+      throw new Error(`GPU error in ${s.label}: ${err.message}`);
     }
     this.checkLost();
   }

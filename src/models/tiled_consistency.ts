@@ -140,10 +140,8 @@ function accumulate(acc: Float64Array, wsum: Float64Array, out: Float32Array, W:
  * Taps (`opts.ctx`): `latent_normalized_upsampled`, per step i `x_t_i`, `tiles.k.unet_input_i`,
  * `tiles.k.unet_output_i` (its 3 channels) and `unet_output_blended_i`; no UNet module taps.
  */
-export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Tensor, opts: TiledConsistencyOptions = {}): Promise<Tensor> {
-  const gpu = cd.gpu;
-  const ctx = opts.ctx ?? { gpu };
-  const tileCtx: RunContext = { gpu }; // no module taps inside the tiles' UNet calls
+/** What the tiled decode and its plan both derive from the latent and the options (checked). */
+function tiledSetup(cd: ConsistencyDecoder, latent: Tensor, opts: TiledConsistencyOptions) {
   const [n, h, w] = cd.checkLatent(latent, 'tiled consistency decode');
   if (n !== 1) throw new Error(`tiled consistency decode: one latent at a time (got a batch of ${n})`);
   const { tileSize, overlap } = resolveTileOptions(cd, opts);
@@ -151,6 +149,14 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
   const f = cd.downscale;
   const [H, W] = [h * f, w * f];
   const shape: [number, number, number, number] = [1, 3, H, W];
+  return { h, w, tileSize, overlap, timesteps, f, H, W, shape };
+}
+
+export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Tensor, opts: TiledConsistencyOptions = {}): Promise<Tensor> {
+  const gpu = cd.gpu;
+  const ctx = opts.ctx ?? { gpu };
+  const tileCtx: RunContext = { gpu }; // no module taps inside the tiles' UNet calls
+  const { h, w, tileSize, overlap, timesteps, f, H, W, shape } = tiledSetup(cd, latent, opts);
   const noise = cd.drawNoise(opts, timesteps.length, shape); // full size, as the untiled decode draws it
   const tiles = planTiles(h, w, f, tileSize, overlap);
   const s = cd.schedule;
@@ -196,13 +202,7 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
  */
 export function planTiledConsistencyStep(cd: ConsistencyDecoder, latent: Tensor, opts: TiledConsistencyOptions = {}): Tensor {
   const gpu = cd.gpu;
-  const [n, h, w] = cd.checkLatent(latent, 'tiled consistency decode');
-  if (n !== 1) throw new Error(`tiled consistency decode: one latent at a time (got a batch of ${n})`);
-  const { tileSize, overlap } = resolveTileOptions(cd, opts);
-  const timesteps = cd.resolveTimesteps(opts);
-  const f = cd.downscale;
-  const [H, W] = [h * f, w * f];
-  const shape: [number, number, number, number] = [1, 3, H, W];
+  const { h, w, tileSize, overlap, timesteps, f, H, W, shape } = tiledSetup(cd, latent, opts);
   const zeros = new Float32Array(3 * H * W); // stand-in noise and blend: plans record no values
   cd.prepareLatent(latent, { gpu }).release(); // read back at once in the decode
   const x = cd.initialSample(cd.uploadNoise(zeros, shape, 0), timesteps[0]);

@@ -11,24 +11,12 @@ import { readSafetensors, writeSafetensors, type TensorToWrite } from '../../src
 import { openCheckpoint } from '../../src/io/weights.js';
 import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
 import { FIXTURES, useGpu } from '../helpers.js';
+import { ldmName } from './ldm_names.js';
 
 const gpu = useGpu();
 const DIR = join(FIXTURES, 'models/tiny-vae');
 const weights = readSafetensors(join(DIR, 'diffusion_pytorch_model.safetensors')).tensors;
 const io = readSafetensors(join(DIR, 'io.safetensors')).tensors;
-
-/** diffusers name -> original LDM name (the inverse of io/weights.ts ldmToDiffusers), for 2 levels. */
-function toLdm(name: string): string {
-  return name
-    .replace(/^(encoder|decoder)\.conv_norm_out\./, '$1.norm_out.')
-    .replace(/\.mid_block\.resnets\.(\d)\./, (_, k: string) => `.mid.block_${Number(k) + 1}.`)
-    .replace(/\.mid_block\.attentions\.0\.(group_norm|to_q|to_k|to_v|to_out\.0)\./, (_, k: string) => `.mid.attn_1.${{ group_norm: 'norm', to_q: 'q', to_k: 'k', to_v: 'v', 'to_out.0': 'proj_out' }[k]}.`)
-    .replace(/^encoder\.down_blocks\.(\d+)\.resnets\./, 'encoder.down.$1.block.')
-    .replace(/^encoder\.down_blocks\.(\d+)\.downsamplers\.0\./, 'encoder.down.$1.downsample.')
-    .replace(/^decoder\.up_blocks\.(\d+)\.resnets\./, (_, i: string) => `decoder.up.${1 - Number(i)}.block.`)
-    .replace(/^decoder\.up_blocks\.(\d+)\.upsamplers\.0\./, (_, i: string) => `decoder.up.${1 - Number(i)}.upsample.`)
-    .replace('.conv_shortcut.', '.nin_shortcut.');
-}
 
 async function decodeWith(path: string): Promise<Float32Array> {
   const vae = await AutoencoderKL.load(gpu(), path);
@@ -68,7 +56,7 @@ describe('checkpoint formats', () => {
     };
     for (const [name, t] of weights) {
       const isAttnProj = /attentions\.0\.(to_q|to_k|to_v|to_out\.0)\.weight$/.test(name);
-      tensors[`first_stage_model.${toLdm(name)}`] = { dtype: 'F32', shape: isAttnProj ? [...t.shape, 1, 1] : t.shape, data: t.data };
+      tensors[`first_stage_model.${ldmName(name)}`] = { dtype: 'F32', shape: isAttnProj ? [...t.shape, 1, 1] : t.shape, data: t.data };
     }
     writeSafetensors(file, tensors);
     const ckpt = openCheckpoint(file);
