@@ -7,6 +7,7 @@
 // Every op is recorded inside `gpu.op(label, ...)`: one compute pass with that label, error scopes whose
 // errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
 
+import type { ArenaLayout } from './arena.js';
 import { BufferPool } from './pool.js';
 import { dtypeBytes, elementBytes, Tensor, type DType } from './tensor.js';
 import { Profiler, type OpTiming } from './profile.js';
@@ -29,6 +30,11 @@ export interface GpuOptions {
   useSubgroups?: boolean;
   /** Called with the WGSL of every pipeline as it is created (also: env SDVAE_PRINT_WGSL=1). */
   onShader?: (label: string, code: string) => void;
+  /**
+   * Place model runs' activations in the planned arena (default true; see `planned`). false gives
+   * the plain pool (whole buffers reused by size class), for comparison.
+   */
+  arena?: boolean;
 }
 
 export interface GpuFeatures {
@@ -66,7 +72,13 @@ export class Gpu {
   /** When set to an array, every recorded op is appended (label and FLOPs): for inspection. */
   opLog: { label: string; flops: number }[] | null = null;
 
+  /** Whether `planned` runs use the arena (GpuOptions.arena). */
+  useArena: boolean;
+
   private pipelines = new Map<string, GPUComputePipeline>();
+  /** Each pipeline's WGSL and its read-only storage bindings (for aliasedPipeline). */
+  private sources = new WeakMap<GPUComputePipeline, { key: string; src: string; readOnly: Set<number> }>();
+  private layouts = new WeakMap<object, Map<string, ArenaLayout>>();
   private textureBytes = new Map<GPUTexture, number>();
   private planEnd: (() => void)[] = [];
   private encoder: GPUCommandEncoder | null = null;
@@ -101,6 +113,7 @@ export class Gpu {
   private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
     this.alwaysDry = opts.dryRun ?? false;
     this.memoryBudget = opts.memoryBudget;
+    this.useArena = opts.arena ?? true;
     const lim = device.limits;
     this.adapterName = adapterName;
     const bindingLimit = Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize);
@@ -119,7 +132,7 @@ export class Gpu {
       subgroupMinSize: info?.subgroupMinSize ?? 0,
       subgroupMaxSize: info?.subgroupMaxSize ?? 0,
     };
-    this.pool = new BufferPool(device, lim.maxBufferSize);
+    this.pool = new BufferPool(device, lim.maxBufferSize, () => this.flush());
     this.pool.dryRun = this.alwaysDry;
     this.profiler = new Profiler(device, this.features.timestamps);
     const envPrint = typeof process !== 'undefined' && process.env?.SDVAE_PRINT_WGSL === '1';
@@ -177,8 +190,8 @@ export class Gpu {
   /** An uninitialised tensor from the pool. `exact`: no size-class slack (for long-lived tensors). */
   empty(shape: readonly number[], label = '', dtype: DType = 'f32', exact = false): Tensor {
     const bytes = dtypeBytes(shape.reduce((a, b) => a * b, 1), dtype);
-    const buffer = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.acquire(bytes, label, exact));
-    return new Tensor(this, buffer, shape, dtype, label);
+    const block = this.withScope(`allocate ${label} [${shape}]`, () => this.pool.allocate(bytes, label, exact));
+    return new Tensor(this, block, shape, dtype, label);
   }
 
   /** Uploads data (in the tensor's stored layout) to a new tensor (sized exactly: weights live long). */
@@ -186,7 +199,7 @@ export class Gpu {
     const n = shape.reduce((a, b) => a * b, 1);
     if (data.length !== n) throw new Error(`upload ${label}: ${data.length} values for shape [${shape}] (${n} expected)`);
     const t = this.empty(shape, label, 'f32', true);
-    this.writeBuffer(t.buffer, 0, data);
+    this.writeBuffer(t.buffer, t.offset, data);
     return t;
   }
 
@@ -194,7 +207,7 @@ export class Gpu {
   uploadWords(words: Uint32Array, shape: readonly number[], dtype: DType, label = ''): Tensor {
     const t = this.empty(shape, label, dtype, true);
     if (words.byteLength !== t.byteLength) throw new Error(`upload ${label}: ${words.byteLength} bytes for ${dtype} [${shape}] (${t.byteLength} expected)`);
-    this.writeBuffer(t.buffer, 0, words);
+    this.writeBuffer(t.buffer, t.offset, words);
     return t;
   }
 
@@ -253,14 +266,46 @@ export class Gpu {
     let p = this.pipelines.get(key);
     if (!p) {
       const src = code();
-      this.onShader?.(key, src);
-      p = this.withScope(`create pipeline ${key}`, () => {
-        const module = this.device.createShaderModule({ code: src, label: key });
-        return this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-      });
+      p = this.createPipeline(key, src);
       this.pipelines.set(key, p);
+      this.sources.set(p, { key, src, readOnly: readOnlyBindings(src) });
     }
     return p;
+  }
+
+  private createPipeline(key: string, src: string): GPUComputePipeline {
+    this.onShader?.(key, src);
+    return this.withScope(`create pipeline ${key}`, () => {
+      const module = this.device.createShaderModule({ code: src, label: key });
+      return this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    });
+  }
+
+  /**
+   * The pipeline for a dispatch whose read-only bindings share a buffer with a written one, with those
+   * bindings declared read-write. WebGPU validates usage per buffer, not per range: a buffer bound
+   * read-only and read-write in one dispatch is an error even when the ranges are apart, while
+   * read-write bindings may share a buffer if they do not overlap. In the arena an op's inputs and its
+   * output are often ranges of one bin; everywhere else they are separate buffers and the kernel runs
+   * as written. The kernel still only reads those bindings.
+   */
+  private aliasedPipeline(p: GPUComputePipeline, buffers: GPUBufferBinding[]): GPUComputePipeline {
+    const info = this.sources.get(p);
+    if (!info) return p;
+    const written = new Set<GPUBuffer>();
+    buffers.forEach((b, i) => {
+      if (b.buffer && !info.readOnly.has(i + 1)) written.add(b.buffer);
+    });
+    const promote = buffers.flatMap((b, i) => (b.buffer && written.has(b.buffer) && info.readOnly.has(i + 1) ? [i + 1] : []));
+    if (!promote.length) return p;
+    const key = `${info.key} (read-write ${promote.join(',')})`;
+    let q = this.pipelines.get(key);
+    if (!q) {
+      const src = promote.reduce((code, i) => code.replace(new RegExp(`(@binding\\(${i}\\)\\s*var<storage,\\s*)read>`), '$1read_write>'), info.src);
+      q = this.createPipeline(key, src);
+      this.pipelines.set(key, q);
+    }
+    return q;
   }
 
   /**
@@ -287,7 +332,8 @@ export class Gpu {
    * `groups` may exceed 65,535: it is folded into a 2D grid and kernels rebuild the linear index with
    * `wid.x + wid.y * nwg.x` (see `linearWorkgroup` in wgsl.ts).
    */
-  dispatch(pass: GPUComputePassEncoder, pipeline: GPUComputePipeline, params: Uint32Array, buffers: GPUBufferBinding[], groups: number | [number, number, number]): void {
+  dispatch(pass: GPUComputePassEncoder, p: GPUComputePipeline, params: Uint32Array, buffers: GPUBufferBinding[], groups: number | [number, number, number]): void {
+    const pipeline = this.aliasedPipeline(p, buffers);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.uniform(params) }];
     buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
@@ -309,7 +355,7 @@ export class Gpu {
     const size = Math.max(4, Math.ceil(((end - base) * eb) / 4) * 4);
     if (size > this.maxBindingBytes)
       throw new Error(`binding of ${t} elements [${start}, ${end}) is ${size} bytes, above the ${this.maxBindingBytes}-byte binding limit (internal banding error)`);
-    return { binding: { buffer: t.buffer, offset: base * eb, size }, base };
+    return { binding: { buffer: t.buffer, offset: t.offset + base * eb, size }, base };
   }
 
   /**
@@ -322,8 +368,18 @@ export class Gpu {
     const size = Math.max(4, t.byteLength);
     if (size > this.device.limits.maxStorageBufferBindingSize)
       throw new Error(`parameter ${t} is ${size} bytes, above the adapter's maxStorageBufferBindingSize ${this.device.limits.maxStorageBufferBindingSize}`);
-    return { buffer: t.buffer, offset: 0, size };
+    return { buffer: t.buffer, offset: t.offset, size };
   }
+
+  /**
+   * A small buffer of its own for a binding a dispatch must fill but does not read (e.g. the unused
+   * second half of a split input): binding the same tensor again would alias it.
+   */
+  spareBinding(): GPUBufferBinding {
+    this.spare ??= this.device.createBuffer({ size: 256, usage: GPUBufferUsage.STORAGE, label: 'spare binding' });
+    return { buffer: this.spare, offset: 0, size: 256 };
+  }
+  private spare: GPUBuffer | undefined;
 
   // ---- submission ------------------------------------------------------------------------------
 
@@ -375,6 +431,41 @@ export class Gpu {
     return { peakBytes: this.pool.endPlan(), allocatedBefore: before };
   }
 
+  /**
+   * Runs `run` (a model's encode or decode) with its activations at planned offsets in the arena
+   * (pool.ts, arena.ts), so the pool holds the run's live peak rather than a buffer per size class.
+   * The first run with a `key` is planned (Gpu.plan: the same run, nothing computed) and its layout
+   * kept for `owner`; later runs with that key reuse it. `release` frees what `run` returns (the
+   * plan's outputs). A run that consumes (releases) an input must make a stand-in for it when called
+   * with standIn = true: the plan runs before the real run. A run that leaves its plan (the key missed something the run depends on) takes
+   * its later activations from the pool and is planned afresh next time. Inside a plan, or a dry-run
+   * Gpu, the run is recorded and counted with its arena; nested planned runs just run.
+   */
+  planned<T>(owner: object, key: string, run: (standIn: boolean) => T, release: (out: T) => void): T {
+    if (!this.useArena || this.pool.inArenaRun) return run(false);
+    const layouts = this.layouts.get(owner) ?? new Map<string, ArenaLayout>();
+    this.layouts.set(owner, layouts);
+    const record = (standIn: boolean) => {
+      this.pool.beginRecord();
+      try {
+        return run(standIn);
+      } finally {
+        layouts.delete(key); // most recent last: the map is a small LRU
+        layouts.set(key, this.pool.endRecord());
+        if (layouts.size > 8) layouts.delete(layouts.keys().next().value!);
+      }
+    };
+    if (this.dryRun) return record(false);
+    // The plan runs on stand-in inputs where the run consumes its own (standIn = true).
+    if (!layouts.has(key)) this.plan(() => release(record(true)));
+    this.pool.beginReplay(layouts.get(key)!);
+    try {
+      return run(false);
+    } finally {
+      if (!this.pool.endReplay()) layouts.delete(key);
+    }
+  }
+
   /** Called at the end of the current plan (planned textures to drop). */
   onPlanEnd(f: () => void): void {
     this.planEnd.push(f);
@@ -399,6 +490,7 @@ export class Gpu {
     this.pool.destroyAll();
     for (const b of this.uniformChunks) b.destroy();
     this.uniformChunks = [];
+    this.spare?.destroy();
     this.profiler.destroy();
     this.device.destroy();
   }
@@ -447,6 +539,11 @@ export class Gpu {
     // chunk can be rewritten for every command buffer.
     this.device.queue.writeBuffer(this.uniformChunks[this.uniformChunk], 0, this.uniformCpu.buffer, 0, this.uniformOffset);
   }
+}
+
+/** The binding numbers a WGSL module declares `var<storage, read>`. */
+export function readOnlyBindings(code: string): Set<number> {
+  return new Set([...code.matchAll(/@binding\((\d+)\)\s*var<storage,\s*read>/g)].map((m) => Number(m[1])));
 }
 
 /** Folds a linear workgroup count into a 2D grid within the 65,535-per-dimension limit. */

@@ -6,6 +6,7 @@
 // read), through nchwToNhwc / nhwcToNchw below.
 
 import type { Gpu } from './gpu.js';
+import type { Block } from './pool.js';
 import { bf16ToF32, f16ToF32 } from '../io/dtype.js';
 
 /**
@@ -27,11 +28,21 @@ export class Tensor {
 
   constructor(
     readonly gpu: Gpu,
-    readonly buffer: GPUBuffer,
+    /** Where the elements are: a pooled buffer, or a placement in the activation arena (arena.ts). */
+    readonly block: Block,
     readonly shape: readonly number[],
     readonly dtype: DType = 'f32',
     readonly label = '',
   ) {}
+
+  get buffer(): GPUBuffer {
+    return this.block.buffer;
+  }
+
+  /** Byte offset of element 0 in `buffer` (a multiple of 256; 0 outside the arena). */
+  get offset(): number {
+    return this.block.offset;
+  }
 
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
@@ -47,7 +58,7 @@ export class Tensor {
    */
   async read(): Promise<Float32Array> {
     this.assertLive();
-    const words = await this.gpu.readBuffer(this.buffer, this.byteLength);
+    const words = await this.gpu.readBuffer(this.buffer, this.byteLength, this.offset);
     if (this.dtype === 'f32') return words;
     const halves = new Uint16Array(words.buffer, words.byteOffset, this.size);
     return this.dtype === 'f16' ? f16ToF32(halves) : bf16ToF32(halves);
@@ -60,14 +71,24 @@ export class Tensor {
   reshape(shape: readonly number[], label = this.label): Tensor {
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== this.size) throw new Error(`reshape ${this}: [${shape}] has ${n} elements, not ${this.size}`);
-    return new Tensor(this.gpu, this.buffer, shape, this.dtype, label);
+    return new Tensor(this.gpu, this.block, shape, this.dtype, label);
   }
 
-  /** Returns the buffer to the gpu's pool. The tensor must not be used afterwards. */
+  /** Returns the memory to the gpu's pool. The tensor must not be used afterwards. */
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.gpu.pool.release(this.buffer);
+    this.gpu.pool.free(this.block);
+  }
+
+  /**
+   * Frees the memory instead of keeping it for reuse (a long-lived tensor no longer needed). Work
+   * already recorded that uses it runs first.
+   */
+  destroy(): void {
+    if (this.released) return;
+    this.released = true;
+    this.gpu.pool.discard(this.block);
   }
 
   get isReleased(): boolean {

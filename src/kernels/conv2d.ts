@@ -137,8 +137,8 @@ export class Conv2dWeight {
       const tap = Math.floor(i / (cout * cin));
       return ((co * cin + ci) * kh + Math.floor(tap / kw)) * kw + (tap % kw);
     });
-    gpu.writeBuffer(this.w.buffer, 0, packWords(gemm));
-    gpu.writeBuffer(this.bias.buffer, 0, bias ?? new Float32Array(cout));
+    gpu.writeBuffer(this.w.buffer, this.w.offset, packWords(gemm));
+    gpu.writeBuffer(this.bias.buffer, this.bias.offset, bias ?? new Float32Array(cout));
   }
 
   /** From PyTorch's layout: weight [Cout, Cin, kh, kw] (f32 values or raw 16-bit ones), bias [Cout]. */
@@ -156,7 +156,7 @@ export class Conv2dWeight {
 
   /** Releases the direct weight once a cached Winograd U is all that reads it. */
   releaseDirect(): void {
-    this.w.release();
+    this.w.destroy(); // freed, not pooled: activations live in the arena, so nothing would reuse it
     this.directReleased = true;
   }
 

@@ -85,7 +85,7 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   const vec4 = !transB && k % 32 === 0 && n % 4 === 0 && [a.ld, a.offset, b.ld, b.offset].every((v) => v % 4 === 0);
   const pipeline = kernel.pipeline(gpu, { vec4 });
   const bBind = bindParam(gpu, b.tensor, span(b), `${label} B`);
-  const biasBind = opts.bias ? bindParam(gpu, opts.bias, [0, n], `${label} bias`) : bBind; // placeholder when no bias
+  const biasBind = opts.bias ? bindParam(gpu, opts.bias, [0, n], `${label} bias`) : { binding: gpu.spareBinding(), base: 0 }; // unread when no bias
   const ranges = (r0: number, r1: number): Range[] => [span(a, r0, r1), span(out, r0, r1)];
   const bands = planBands(gpu, m, ranges, `${label} [${m}x${k}]·[${k}x${n}]`);
   gpu.op(`${label} [${m}x${k}]·[${k}x${n}]${transB ? 'T' : ''}`, (pass) => {
@@ -110,5 +110,5 @@ function bindParam(gpu: Gpu, t: Tensor, [start, end]: Range, what: string): { bi
   const size = Math.max(4, (end - base) * 4);
   const limit = gpu.device.limits.maxStorageBufferBindingSize;
   if (size > limit) throw new Error(`${what}: ${size} bytes, above the adapter's maxStorageBufferBindingSize ${limit}`);
-  return { binding: { buffer: t.buffer, offset: base * 4, size }, base };
+  return { binding: { buffer: t.buffer, offset: t.offset + base * 4, size }, base };
 }

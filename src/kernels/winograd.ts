@@ -51,7 +51,7 @@ const SCRATCH_BYTES = 64 * 2 ** 20;
 /** Binds the first `elems` elements of a scratch tensor (within SCRATCH_BYTES by the band plan). */
 function scratch(t: Tensor, elems: number): GPUBufferBinding {
   t.assertLive();
-  return { buffer: t.buffer, offset: 0, size: elems * 4 };
+  return { buffer: t.buffer, offset: t.offset, size: elems * 4 };
 }
 
 /** Whether Winograd (either tile size) computes this convolution: 3x3, stride 1, padding 1 on every side. */
@@ -129,7 +129,9 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
       let midRow = 0xffffffff; // flattened input row where the second binding starts (none: all from the first)
       if (tile === 2 || boundBytes(gpu, inR) <= gpu.maxBindingBytes) {
         const xb = gpu.bind(x, inR[0], inR[1]);
-        xs = tile === 2 ? [xb] : [xb, xb];
+        // The second input binding is unread (midRow = none); a spare buffer, not xb again: with every
+        // binding read-write (gpu.ts, asArenaBindings) WebGPU refuses two overlapping bindings.
+        xs = tile === 2 ? [xb] : [xb, { binding: gpu.spareBinding(), base: 0 }];
       } else {
         midRow = half(r0, r1);
         xs = [gpu.bind(x, inR[0], midRow * w * cin), gpu.bind(x, midRow * w * cin, inR[1])];

@@ -142,7 +142,8 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
     return t;
   };
   if (cache) {
-    if (auto && !k.directReleased) gpu.pool.planRelease(k.w.byteLength); // a real run releases the direct weight to the pool
+    // A real run destroys the direct weight here (conv2d.ts, releaseDirect): count it out.
+    if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.block.size);
     return make(size);
   }
   const key = `${tile}.${format}`;

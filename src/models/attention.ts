@@ -18,6 +18,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { add } from '../kernels/elementwise.js';
 import { LinearWeight, linear } from '../kernels/linear.js';
 import { matmul } from '../kernels/matmul.js';
+import { sliceChannels } from '../kernels/slice.js';
 import { softmaxRows } from '../kernels/softmax.js';
 import { emit, type RunContext } from './context.js';
 import { GroupNorm, Linear } from './layers.js';
@@ -73,10 +74,14 @@ export class Attention {
     const chunk = attentionChunkRows(gpu, tokens);
     const scores = gpu.empty([chunk, tokens], `${L}.scores`);
     const scale = 1 / Math.sqrt(c);
+    // k and v as tensors of their own: q·kᵀ binding q and k as two views of qkv would bind one
+    // range twice, which WebGPU refuses when bindings are read-write (gpu.ts, asArenaBindings).
+    const kAll = sliceChannels(gpu, qkv, c, 2 * c, `${L}.key`); // [N, HW, C]
+    const vAll = sliceChannels(gpu, qkv, 2 * c, 3 * c, `${L}.value`);
     for (let b = 0; b < n; b++) {
       const base = b * tokens * 3 * c;
-      const k = { tensor: qkv, offset: base + c, rows: tokens, cols: c, ld: 3 * c };
-      const v = { tensor: qkv, offset: base + 2 * c, rows: tokens, cols: c, ld: 3 * c };
+      const k = { tensor: kAll, offset: b * tokens * c, rows: tokens, cols: c, ld: c };
+      const v = { tensor: vAll, offset: b * tokens * c, rows: tokens, cols: c, ld: c };
       for (let t0 = 0; t0 < tokens; t0 += chunk) {
         const rows = Math.min(chunk, tokens - t0);
         const q = { tensor: qkv, offset: base + t0 * 3 * c, rows, cols: c, ld: 3 * c };
@@ -87,6 +92,8 @@ export class Attention {
       }
     }
     scores.release();
+    kAll.release();
+    vAll.release();
     qkv.release();
     const oStored = cast(gpu, o, activationDType(x, L), `${L}.attn_${x.dtype}`);
     if (oStored !== o) o.release();

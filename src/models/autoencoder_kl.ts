@@ -18,6 +18,7 @@ import { TorchGenerator } from './torch_rng.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { cast, type ActivationDType } from '../kernels/activation.js';
 import { checkActivations, type ActivationOptions } from './activations.js';
+import { plannedRun } from './planned.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
 import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource, type ParamSource } from './params.js';
@@ -200,7 +201,8 @@ export class AutoencoderKL {
 
   /** image [N, H, W, 3] in [-1, 1] -> the latent distribution. */
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
-    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
+    const run = () => encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
+    return plannedRun(this.gpu, this, `encode [${image.shape}] ${this.activations}`, run, (d) => d.release());
   }
 
   /** latent [N, h, w, L] (unscaled) -> image [N, h*f, w*f, 3], roughly in [-1, 1]. */
@@ -208,6 +210,10 @@ export class AutoencoderKL {
     const [, , , c] = latent.shape;
     if (latent.shape.length !== 4 || c !== this.config.latent_channels)
       throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    return plannedRun(this.gpu, this, `decode [${latent.shape}] ${this.activations}`, () => this.decodeNow(ctx, latent), (y) => y.release());
+  }
+
+  private decodeNow(ctx: RunContext, latent: Tensor): Tensor {
     const zIn = cast(this.gpu, latent, this.activations, 'latent_cast');
     const z = this.post_quant_conv.forward(this.gpu, zIn, 'post_quant_conv');
     if (zIn !== latent) zIn.release();

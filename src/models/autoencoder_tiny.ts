@@ -27,6 +27,7 @@ import { conv2d, Conv2dWeight, type Conv2dOptions } from '../kernels/conv2d.js';
 import { addRelu, affine, relu, tanhClamp } from '../kernels/elementwise.js';
 import { upsampleNearest } from '../kernels/upsample.js';
 import { emit, type RunContext } from './context.js';
+import { plannedRun } from './planned.js';
 import { loadFromCheckpoint, loadFromSource, type LoadOptions, type ModelSource, type ParamLoader } from './params.js';
 import { rawToF32 } from '../kernels/weight_format.js';
 
@@ -257,14 +258,14 @@ export class AutoencoderTiny {
     const [n, h, w, c] = image.shape;
     if (image.shape.length !== 4 || c !== this.config.in_channels) throw new Error(`encode: image [${image.shape}] must be NHWC with ${this.config.in_channels} channels`);
     if (n < 1 || !h || !w || h % this.downscale || w % this.downscale) throw new Error(`encode: image is ${w}x${h}; both sides must be positive multiples of ${this.downscale}`);
-    return this.encoder.forward(ctx, image);
+    return plannedRun(this.gpu, this, `encode [${image.shape}]`, () => this.encoder.forward(ctx, image), (y) => y.release());
   }
 
   /** latents [N, h, w, 4] (SD latent × 0.18215) -> image [N, 8h, 8w, 3] in [-1, 1]. */
   decode(latent: Tensor, ctx: RunContext = { gpu: this.gpu }): Tensor {
     if (latent.shape.length !== 4 || latent.shape[3] !== this.config.latent_channels)
       throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
-    return this.decoder.forward(ctx, latent);
+    return plannedRun(this.gpu, this, `decode [${latent.shape}]`, () => this.decoder.forward(ctx, latent), (y) => y.release());
   }
 
   release(): void {

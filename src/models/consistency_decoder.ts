@@ -25,6 +25,7 @@ import { upsampleNearest } from '../kernels/upsample.js';
 import { Encoder, encodeToDistribution, type AutoencoderKLConfig, type LatentDistribution } from './autoencoder_kl.js';
 import { CONSISTENCY_LATENT } from './consistency_constants.js';
 import { emit, type RunContext } from './context.js';
+import { plannedRun } from './planned.js';
 import { Conv2d } from './layers.js';
 import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource } from './params.js';
 import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
@@ -115,7 +116,9 @@ export class ConsistencyDecoder {
 
   encode(image: Tensor, ctx: RunContext = { gpu: this.gpu }): LatentDistribution {
     if (!this.encoder || !this.quant_conv) throw new Error("encode: this consistency decoder has no encoder (OpenAI's decoder.pt holds only the decoder UNet); encode with the SD VAE (--vae), as diffusers pairs them");
-    return encodeToDistribution(ctx, this.encoder, this.quant_conv, image, this.config.latent_channels, this.downscale, this.activations);
+    const [encoder, quantConv] = [this.encoder, this.quant_conv];
+    const run = () => encodeToDistribution(ctx, encoder, quantConv, image, this.config.latent_channels, this.downscale, this.activations);
+    return plannedRun(this.gpu, this, `encode [${image.shape}] ${this.activations}`, run, (d) => d.release());
   }
 
   /**
@@ -128,6 +131,12 @@ export class ConsistencyDecoder {
 
   /** latent [N, h, w, 4] (unscaled, as the encoder gives it) -> image [N, h·f, w·f, 3]. */
   decode(latent: Tensor, opts: ConsistencyDecodeOptions = {}): Tensor {
+    this.checkLatent(latent, 'decode');
+    const what = `decode [${latent.shape}] ${this.activations} steps ${this.resolveTimesteps(opts)} clamp ${this.resolveClamp(opts)} noise ${opts.noise ? 'given' : 'drawn'}`;
+    return plannedRun(this.gpu, this, what, () => this.decodeNow(latent, opts), (x) => x.release());
+  }
+
+  private decodeNow(latent: Tensor, opts: ConsistencyDecodeOptions): Tensor {
     const gpu = this.gpu;
     const ctx = opts.ctx ?? { gpu };
     const [n, h, w] = this.checkLatent(latent, 'decode');
@@ -141,7 +150,7 @@ export class ConsistencyDecoder {
     let x = this.initialSample(noise[0], timesteps[0]); // [N, H, W, 3]
     for (let i = 0; i < timesteps.length; i++) {
       const t = timesteps[i];
-      opts.onStep?.(i, t, timesteps.length);
+      if (!gpu.dryRun) opts.onStep?.(i, t, timesteps.length); // a plan of the decode reports no progress
       emit(ctx, `x_t_${i}`, x);
       const xIn = scale(gpu, s.cIn[t], x, 'scale_model_input');
       const unetIn = concatChannels(gpu, xIn, z, 'unet_input'); // [N, H, W, 7]
@@ -251,6 +260,7 @@ export class ConsistencyDecoder {
       });
       return opts.noise;
     }
+    if (this.gpu.dryRun) return Array.from({ length: steps }, () => new Float32Array(size)); // a plan reads no values
     const g = new TorchGenerator(opts.seed ?? 0);
     return Array.from({ length: steps }, () => g.randn(shape));
   }

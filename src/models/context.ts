@@ -16,8 +16,10 @@ export interface RunContext {
 
 export function emit(ctx: RunContext, path: string, t: Tensor): void {
   if (!ctx.taps || ctx.gpu.dryRun || (ctx.tapFilter && !ctx.tapFilter(path))) return;
-  const copy = ctx.gpu.empty(t.shape, path, t.dtype); // read() widens f16 taps to f32
-  ctx.gpu.commandEncoder().copyBufferToBuffer(t.buffer, 0, copy.buffer, 0, t.byteLength);
+  // Exact: a tap outlives the run, so it is a pooled buffer, never an arena placement (and a plan,
+  // which makes no taps, must see the same activations as the run). read() widens f16 taps to f32.
+  const copy = ctx.gpu.empty(t.shape, path, t.dtype, true);
+  ctx.gpu.commandEncoder().copyBufferToBuffer(t.buffer, t.offset, copy.buffer, copy.offset, t.byteLength);
   ctx.taps.get(path)?.release();
   ctx.taps.set(path, copy);
 }

@@ -41,7 +41,7 @@ export class LearnedTimeProj {
   readonly weight: Tensor;
   constructor(ctx: RunContext, p: ParamLoader, readonly num: number, readonly dim: number, readonly path = p.prefix.slice(0, -1)) {
     this.weight = ctx.gpu.empty([num, dim], `${path}.weight`, 'f32', true); // a small table: kept f32
-    p.readF32('weight', [num, dim], (v) => ctx.gpu.writeBuffer(this.weight.buffer, 0, v));
+    p.readF32('weight', [num, dim], (v) => ctx.gpu.writeBuffer(this.weight.buffer, this.weight.offset, v));
   }
   forward(ctx: RunContext, timesteps: readonly number[]): Tensor {
     const y = embedding(ctx.gpu, this.weight, timesteps, this.path);

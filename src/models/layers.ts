@@ -33,8 +33,8 @@ export class GroupNorm {
     const name = p.prefix.slice(0, -1);
     this.weight = gpu.empty([channels], `${name}.weight`, 'f32', true);
     this.bias = gpu.empty([channels], `${name}.bias`, 'f32', true);
-    p.readF32('weight', [channels], (v) => gpu.writeBuffer(this.weight.buffer, 0, v));
-    p.readF32('bias', [channels], (v) => gpu.writeBuffer(this.bias.buffer, 0, v));
+    p.readF32('weight', [channels], (v) => gpu.writeBuffer(this.weight.buffer, this.weight.offset, v));
+    p.readF32('bias', [channels], (v) => gpu.writeBuffer(this.bias.buffer, this.bias.offset, v));
   }
   forward(gpu: Gpu, x: Tensor, label: string, opts: { silu?: boolean; scaleShift?: Tensor } = {}): Tensor {
     return groupNorm(gpu, x, this.weight, this.bias, { groups: this.groups, eps: this.eps, ...opts }, label);

@@ -32,6 +32,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { scale } from '../kernels/elementwise.js';
 import type { ConsistencyDecodeOptions, ConsistencyDecoder } from './consistency_decoder.js';
 import { emit, type RunContext } from './context.js';
+import { plannedRun } from './planned.js';
 
 export interface TiledConsistencyOptions extends ConsistencyDecodeOptions {
   /** Tile side in latent pixels (8 output pixels each); default 64 (512x512-pixel tiles). */
@@ -179,7 +180,7 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
       const tile = tiles[k];
       const unetIn = gpu.upload(cutTileInput(xIn, z, W, tile), [1, tile.h, tile.w, 7], 'unet_input_tile');
       emit(ctx, `tiles.${k}.unet_input_${i}`, unetIn);
-      const out = cd.denoise(tileCtx, unetIn, t, i); // [1, th, tw, 3]; releases unetIn
+      const out = denoiseTile(cd, tileCtx, unetIn, t, i); // [1, th, tw, 3]; releases unetIn
       emit(ctx, `tiles.${k}.unet_output_${i}`, out);
       accumulate(acc, wsum, await out.read(), W, tile);
       out.release();
@@ -192,6 +193,13 @@ export async function tiledConsistencyDecode(cd: ConsistencyDecoder, latent: Ten
     x = cd.samplerStep(x, out, i, timesteps, cd.resolveClamp(opts), noiseNext);
   }
   return x;
+}
+
+/** One tile's UNet call (releases unetIn), its activations in the planned arena (models/planned.ts). */
+function denoiseTile(cd: ConsistencyDecoder, ctx: RunContext, unetIn: Tensor, t: number, i: number): Tensor {
+  // denoise releases its input: the plan (which runs first) gets a stand-in of the same kind (exact, as uploaded).
+  const input = (standIn: boolean) => (standIn ? cd.gpu.empty(unetIn.shape, 'planned unet_input_tile', unetIn.dtype, true) : unetIn);
+  return plannedRun(cd.gpu, cd, `tile denoise [${unetIn.shape}] ${cd.activations}`, (standIn) => cd.denoise(ctx, input(standIn), t, i), (o) => o.release());
 }
 
 /**
@@ -209,7 +217,7 @@ export function planTiledConsistencyStep(cd: ConsistencyDecoder, latent: Tensor,
   scale(gpu, cd.schedule.cIn[timesteps[0]], x, 'scale_model_input').release(); // read back at once
   const tile = planTiles(h, w, f, tileSize, overlap)[0];
   const unetIn = gpu.upload(new Float32Array(tile.h * tile.w * 7), [1, tile.h, tile.w, 7], 'unet_input_tile');
-  const out = cd.denoise({ gpu }, unetIn, timesteps[0], 0); // releases unetIn
+  const out = denoiseTile(cd, { gpu }, unetIn, timesteps[0], 0); // releases unetIn
   out.release(); // read back at once
   const blended = gpu.upload(zeros, [1, H, W, 3], 'unet_output_blended');
   const noiseNext = timesteps.length > 1 ? cd.uploadNoise(zeros, shape, 1) : undefined;
