@@ -1,4 +1,4 @@
-// npm run bench:memory [-- --sizes 256,512,1024]
+// npm run bench:memory [-- --sizes 256,512,1024] [--peak]
 //
 // The planned GPU memory of the full-size models (manifest shapes), from a dry run: every op is
 // planned exactly as in a real run (same shapes, bands, pooled buffers, Winograd textures, releases)
@@ -11,6 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { arenaBytes, type ArenaLayout } from '../src/gpu/arena.js';
 import { Gpu } from '../src/gpu/gpu.js';
 import { cachedUBytes, releaseTransientU } from '../src/kernels/winograd.weights.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
@@ -39,6 +40,11 @@ function zeroLoader(file: string, dtype: ParamDType): { p: ParamLoader; config: 
 
 export interface MemoryRow {
   run: string;
+  /** The activation arena's bytes (MiB) and the run's live activation peak it packs (its lower bound). */
+  arenaMiB: number;
+  arenaLivePeakMiB: number;
+  /** The largest activations live at that peak: [label, MiB]. */
+  atPeak: [string, number][];
   weightsMiB: number;
   cachedUMiB: number;
   peakMiB: number;
@@ -52,9 +58,21 @@ export async function planMemory(runSizes: number[]): Promise<{ adapter: string;
   const plan = (run: string, weightsBytes: number, f: () => void) => {
     gpu.pool.trim(); // each row starts from the weights alone
     gpu.pool.resetPeak();
+    gpu.lastLayout = undefined;
     f();
     const { peakInUseBytes: peak, peakAllocatedBytes: held } = gpu.pool.getStats();
-    rows.push({ run, weightsMiB: weightsBytes / MiB, cachedUMiB: cachedUBytes(gpu) / MiB, peakMiB: peak / MiB, heldMiB: held / MiB });
+    const layout = gpu.lastLayout as ArenaLayout | undefined;
+    const top = layout ? layout.trace.peakAt().live.sort((a, b) => layout.trace.sizes[b] - layout.trace.sizes[a]).slice(0, 6) : [];
+    rows.push({
+      run,
+      weightsMiB: weightsBytes / MiB,
+      cachedUMiB: cachedUBytes(gpu) / MiB,
+      peakMiB: peak / MiB,
+      heldMiB: held / MiB,
+      arenaMiB: layout ? arenaBytes(layout) / MiB : 0,
+      arenaLivePeakMiB: layout ? layout.livePeak / MiB : 0,
+      atPeak: top.map((id) => [layout!.trace.labels[id], layout!.trace.sizes[id] / MiB]),
+    });
   };
   // Each row loads the model afresh: what it caches (Winograd U) depends on the sizes it has run.
   const fresh = <M extends { release(): void }>(make: () => M, run: (m: M, weights: number) => void) => {
@@ -118,8 +136,12 @@ export async function planMemory(runSizes: number[]): Promise<{ adapter: string;
 if (process.argv[1]?.endsWith('memory.js')) {
   const { adapter, rows } = await planMemory(sizes);
   console.log(`adapter: ${adapter} (dry run: planned, not executed); ${new Date().toISOString()}`);
-  console.log('\n| run | weights MiB | cached Winograd U MiB | peak live MiB | pool held MiB |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('\n| run | weights MiB | cached Winograd U MiB | peak live MiB | held MiB | arena MiB (live activation peak) |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   const f = (v: number) => v.toFixed(0);
-  for (const r of rows) console.log(`| ${r.run} | ${f(r.weightsMiB)} | ${f(r.cachedUMiB)} | ${f(r.peakMiB)} | ${f(r.heldMiB)} |`);
+  for (const r of rows) console.log(`| ${r.run} | ${f(r.weightsMiB)} | ${f(r.cachedUMiB)} | ${f(r.peakMiB)} | ${f(r.heldMiB)} | ${f(r.arenaMiB)} (${f(r.arenaLivePeakMiB)}) |`);
+  if (process.argv.includes('--peak')) {
+    console.log('\nThe largest activations live at each run\'s activation peak (MiB):');
+    for (const r of rows) console.log(`- ${r.run}: ${r.atPeak.map(([l, m]) => `${l} ${m.toFixed(0)}`).join(', ')}`);
+  }
 }

@@ -11,6 +11,9 @@
 // overlap a placed allocation whose lifetime overlaps" lands within a few percent of the live peak
 // on these models (bench:memory prints both), and the bins are allocated once and kept between runs.
 //
+// What a run returns (its outputs: allocations the plan never releases) is not placed: those come from
+// the pool, so an output the caller keeps does not pin the arena, and the next run reuses its bins.
+//
 // The real run must make the same requests in the same order. ArenaReplay checks every acquire
 // (its size) and every release (which allocation) against the trace; at the first difference it
 // stops placing (later requests fall back to the pool's own buffers). That fallback is safe: up to
@@ -28,9 +31,12 @@ export class ArenaTrace {
   /** Event index of the release, or Infinity for allocations the run returns (outputs). */
   readonly ends: number[] = [];
   readonly events: number[] = [];
+  /** Each allocation's tensor label (for reports: what is live at the peak). */
+  readonly labels: string[] = [];
 
-  acquire(bytes: number): number {
+  acquire(bytes: number, label = ''): number {
     const id = this.sizes.length;
+    this.labels.push(label);
     this.sizes.push(roundUp(bytes));
     this.starts.push(this.events.length);
     this.ends.push(Infinity);
@@ -43,22 +49,30 @@ export class ArenaTrace {
     this.events.push(~id);
   }
 
-  /** The most bytes live at once: no placement can hold less. */
+  /** The most bytes of placed allocations (not outputs) live at once: no placement can hold less. */
   livePeak(): number {
+    return this.peakAt().bytes;
+  }
+
+  /** The first event at which placed live bytes peak, the bytes, and the placed allocations live then. */
+  peakAt(): { event: number; bytes: number; live: number[] } {
     let live = 0;
     let peak = 0;
-    for (const e of this.events) {
-      live += e >= 0 ? this.sizes[e] : -this.sizes[~e];
-      peak = Math.max(peak, live);
-    }
-    return peak;
+    let at = 0;
+    const placed = (id: number) => (this.ends[id] === Infinity ? 0 : this.sizes[id]);
+    this.events.forEach((e, i) => {
+      live += e >= 0 ? placed(e) : -placed(~e);
+      if (live > peak) [peak, at] = [live, i];
+    });
+    const alive = this.sizes.flatMap((_, id) => (this.starts[id] <= at && at < this.ends[id] && this.ends[id] !== Infinity ? [id] : []));
+    return { event: at, bytes: peak, live: alive };
   }
 }
 
 export interface ArenaLayout {
   /** Bytes of each bin (each <= the cap it was packed with). */
   bins: number[];
-  /** Per allocation id: its bin and byte offset in it. */
+  /** Per allocation id: its bin (-1 for outputs, which are not placed) and byte offset in it. */
   bin: Int32Array;
   offset: Float64Array;
   trace: ArenaTrace;
@@ -74,7 +88,8 @@ export interface ArenaLayout {
 export function packArena(trace: ArenaTrace, binCap: number): ArenaLayout {
   const n = trace.sizes.length;
   const { sizes, starts } = trace;
-  const order = [...Array(n).keys()].sort((a, b) => sizes[b] - sizes[a] || starts[a] - starts[b]);
+  const placed = [...Array(n).keys()].filter((id) => trace.ends[id] !== Infinity); // outputs come from the pool
+  const order = placed.sort((a, b) => sizes[b] - sizes[a] || starts[a] - starts[b]);
   const bin = new Int32Array(n).fill(-1);
   const offset = new Float64Array(n);
   const placedIn: number[][] = [];
@@ -128,7 +143,10 @@ export class ArenaReplay {
 
   constructor(readonly layout: ArenaLayout) {}
 
-  /** The placement for the run's next acquire of `bytes`, or undefined if the trace expects another request. */
+  /**
+   * The placement for the run's next acquire of `bytes` (bin -1: an output, to take from the pool),
+   * or undefined if the trace expects another request.
+   */
   next(bytes: number): { id: number; bin: number; offset: number; size: number } | undefined {
     if (this.diverged) return undefined;
     const { trace } = this.layout;

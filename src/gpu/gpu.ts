@@ -74,6 +74,8 @@ export class Gpu {
 
   /** Whether `planned` runs use the arena (GpuOptions.arena). */
   useArena: boolean;
+  /** The layout of the most recently planned run (for reports: ArenaTrace.peakAt says what is live at its peak). */
+  lastLayout: ArenaLayout | undefined;
 
   private pipelines = new Map<string, GPUComputePipeline>();
   /** Each pipeline's WGSL and its read-only storage bindings (for aliasedPipeline). */
@@ -451,7 +453,8 @@ export class Gpu {
         return run(standIn);
       } finally {
         layouts.delete(key); // most recent last: the map is a small LRU
-        layouts.set(key, this.pool.endRecord());
+        this.lastLayout = this.pool.endRecord();
+        layouts.set(key, this.lastLayout);
         if (layouts.size > 8) layouts.delete(layouts.keys().next().value!);
       }
     };

@@ -55,7 +55,7 @@ export class Block {
     readonly offset: number,
     readonly size: number,
     /** Arena placements: their set, or the trace being recorded, and their allocation id. */
-    readonly arena?: { set?: ArenaSet; trace?: ArenaTrace; id: number },
+    readonly arena?: { set?: ArenaSet; trace?: ArenaTrace; replay?: ArenaReplay; id: number },
   ) {}
 }
 
@@ -95,6 +95,10 @@ export class BufferPool {
   private replayMissed = false;
   /** One 256-byte stand-in for every arena placement made while recording (plans bind nothing). */
   private recordStub: GPUBuffer | undefined;
+  /** Recorded outputs (never released in their run) and the pooled stand-in each got at endRecord. */
+  private recordedOutputs = new Map<Block, GPUBuffer>();
+  /** The blocks handed out while recording, by allocation id. */
+  private recordedBlocks: Block[] = [];
 
   /**
    * `flush` submits recorded work: a buffer must not be destroyed while unsubmitted commands use it
@@ -113,16 +117,22 @@ export class BufferPool {
    */
   allocate(bytes: number, label: string, exact = false): Block {
     if (!exact && this.recording) {
-      const id = this.recording.trace.acquire(bytes);
+      const id = this.recording.trace.acquire(bytes, label);
       const size = this.recording.trace.sizes[id];
       if (size > this.maxBufferSize) throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
       this.recordStub ??= this.device.createBuffer({ size: 256, usage: STORAGE, label: 'planned activation' });
       this.countInUse(size);
-      return new Block(this.recordStub, 0, size, { trace: this.recording.trace, id });
+      const block = new Block(this.recordStub, 0, size, { trace: this.recording.trace, id });
+      this.recordedBlocks[id] = block;
+      return block;
     }
     if (!exact && this.replay) {
       const { replay, set } = this.replay;
       const at = replay.next(bytes);
+      if (at && at.bin < 0) {
+        const buffer = this.acquire(bytes, label); // an output: from the pool (arena.ts)
+        return new Block(buffer, 0, this.sizes.get(buffer)!, { id: at.id, replay });
+      }
       if (at) {
         set.live++;
         this.countInUse(at.size);
@@ -143,11 +153,21 @@ export class BufferPool {
     block.live = false;
     const a = block.arena;
     if (!a) return this.release(block.buffer);
-    this.stats.inUseBytes -= block.size;
+    if (a.replay) {
+      // A run's output, from the pool; released within the run, it leaves the plan.
+      if (this.replay?.replay === a.replay) a.replay.release(a.id);
+      return this.release(block.buffer);
+    }
     if (a.trace) {
+      const out = this.recordedOutputs.get(block);
+      if (out) {
+        this.recordedOutputs.delete(block);
+        this.release(out); // its pooled stand-in (endRecord)
+      } else this.stats.inUseBytes -= block.size;
       if (a.trace === this.recording?.trace) a.trace.release(a.id);
       return;
     }
+    this.stats.inUseBytes -= block.size;
     const set = a.set!;
     set.live--;
     if (this.replay?.set === set) this.replay.replay.release(a.id);
@@ -190,6 +210,14 @@ export class BufferPool {
     this.recording = undefined;
     const layout = packArena(rec.trace, this.maxBufferSize);
     const runPeak = this.stats.peakAllocatedBytes;
+    // Outputs come from the pool in a real run: each takes a pooled stand-in now, as it would there.
+    rec.trace.ends.forEach((end, id) => {
+      if (end !== Infinity) return;
+      const block = this.recordedBlocks[id];
+      this.stats.inUseBytes -= block.size;
+      this.recordedOutputs.set(block, this.acquire(rec.trace.sizes[id], rec.trace.labels[id]));
+    });
+    this.recordedBlocks = [];
     let delta: number;
     if (this.planStubs) {
       delta = this.arenaDelta(layout);
@@ -432,6 +460,8 @@ export class BufferPool {
     for (const set of [this.arenaSet, ...this.retired]) for (const b of set?.buffers ?? []) b.destroy();
     this.retired.clear();
     this.recordStub?.destroy();
+    this.recordedOutputs.clear();
+    this.recordedBlocks = [];
     this.arenaSet = undefined;
     this.recordStub = undefined;
     this.inUse.clear();

@@ -78,8 +78,8 @@ export class Encoder {
   forward(ctx: RunContext, x: Tensor): Tensor {
     let h = this.conv_in.forward(ctx.gpu, x, 'encoder.conv_in');
     emit(ctx, 'encoder.conv_in', h);
-    for (const block of this.down_blocks) h = replace(h, block.forward(ctx, h));
-    h = replace(h, this.mid_block.forward(ctx, h));
+    for (const block of this.down_blocks) h = block.forward(ctx, h, true);
+    h = this.mid_block.forward(ctx, h, true);
     h = replace(h, normSiluTapped(ctx, this.conv_norm_out, h, 'encoder.conv_norm_out'));
     h = replace(h, this.conv_out.forward(ctx.gpu, h, 'encoder.conv_out'));
     emit(ctx, 'encoder.conv_out', h);
@@ -115,8 +115,8 @@ export class Decoder {
   forward(ctx: RunContext, z: Tensor): Tensor {
     let h = this.conv_in.forward(ctx.gpu, z, 'decoder.conv_in');
     emit(ctx, 'decoder.conv_in', h);
-    h = replace(h, this.mid_block.forward(ctx, h));
-    for (const block of this.up_blocks) h = replace(h, block.forward(ctx, h));
+    h = this.mid_block.forward(ctx, h, true);
+    for (const block of this.up_blocks) h = block.forward(ctx, h, true);
     h = replace(h, normSiluTapped(ctx, this.conv_norm_out, h, 'decoder.conv_norm_out'));
     h = replace(h, this.conv_out.forward(ctx.gpu, h, 'decoder.conv_out'));
     emit(ctx, 'decoder.conv_out', h);

@@ -51,12 +51,16 @@ interface BlockConfig {
   eps: number;
 }
 
-/** Runs resnets in sequence, releasing each intermediate (but never the block's input). */
-function runResnets(ctx: RunContext, resnets: ResnetBlock2D[], x: Tensor): Tensor {
+/**
+ * Runs resnets in sequence, releasing each intermediate, and the block's input too when `consume`:
+ * as soon as the first resnet has read it, so it is not held through the whole block (at the SD VAE's
+ * 512x512 decode peak that is 128 MiB; the arena packs what is live, so lifetimes are memory).
+ */
+function runResnets(ctx: RunContext, resnets: ResnetBlock2D[], x: Tensor, consume: boolean): Tensor {
   let h = x;
   for (const r of resnets) {
     const next = r.forward(ctx, h);
-    if (h !== x) h.release();
+    if (h !== x || consume) h.release();
     h = next;
   }
   return h;
@@ -74,8 +78,9 @@ export class DownEncoderBlock2D {
     );
     this.downsamplers = cfg.addDownsample ? [new Downsample2D(ctx, p.sub('downsamplers').sub(0), cfg.outChannels)] : [];
   }
-  forward(ctx: RunContext, x: Tensor): Tensor {
-    let h = runResnets(ctx, this.resnets, x);
+  /** `consume`: release x once read (the caller gives it up). */
+  forward(ctx: RunContext, x: Tensor, consume = false): Tensor {
+    let h = runResnets(ctx, this.resnets, x, consume);
     for (const d of this.downsamplers) {
       const next = d.forward(ctx, h, `${this.path}.downsamplers.0`);
       if (h !== x) h.release();
@@ -101,8 +106,9 @@ export class UpDecoderBlock2D {
     );
     this.upsamplers = cfg.addUpsample ? [new Upsample2D(ctx, p.sub('upsamplers').sub(0), cfg.outChannels)] : [];
   }
-  forward(ctx: RunContext, x: Tensor): Tensor {
-    let h = runResnets(ctx, this.resnets, x);
+  /** `consume`: release x once read (the caller gives it up). */
+  forward(ctx: RunContext, x: Tensor, consume = false): Tensor {
+    let h = runResnets(ctx, this.resnets, x, consume);
     for (const u of this.upsamplers) {
       const next = u.forward(ctx, h, `${this.path}.upsamplers.0`);
       if (h !== x) h.release();
@@ -127,8 +133,10 @@ export class UNetMidBlock2D {
     this.resnets = [new ResnetBlock2D(ctx, p.sub('resnets').sub(0), cfg), new ResnetBlock2D(ctx, p.sub('resnets').sub(1), cfg)];
     this.attentions = [new Attention(ctx, p.sub('attentions').sub(0), { channels, groups, eps })];
   }
-  forward(ctx: RunContext, x: Tensor): Tensor {
+  /** `consume`: release x once read (the caller gives it up). */
+  forward(ctx: RunContext, x: Tensor, consume = false): Tensor {
     const h0 = this.resnets[0].forward(ctx, x);
+    if (consume) x.release();
     const h1 = this.attentions[0].forward(ctx, h0);
     h0.release();
     const y = this.resnets[1].forward(ctx, h1);
