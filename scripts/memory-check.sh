@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/sdvae-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-rss() { /usr/bin/time -v node dist/bench/memory_check.js "$@" 2> >(grep 'Maximum resident' | awk '{print $6}' > /tmp/sdvae-rss.$$) | grep '^{' ; sleep 0.2; cat /tmp/sdvae-rss.$$; }
+rss() { /usr/bin/time -v node --expose-gc dist/bench/memory_check.js "$@" 2> >(grep 'Maximum resident' | awk '{print $6}' > /tmp/sdvae-rss.$$) | grep '^{' ; sleep 0.2; cat /tmp/sdvae-rss.$$; }
 base=$(rss baseline | tail -1)
 out=$(rss "$@")
 json=$(echo "$out" | head -1)
@@ -16,5 +16,8 @@ node -e '
   console.log(`${r.what} ${r.size}x${r.size} ${r.dtype} weights: planned ${r.plannedMiB} MiB, pool held ${r.poolHeldMiB} MiB, ` +
     `process peak RSS ${(peak / 1024).toFixed(0)} MiB - baseline ${(base / 1024).toFixed(0)} MiB = ${realMiB.toFixed(0)} MiB ` +
     `(${((realMiB / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan); the decode itself: planned +${r.plannedRunMiB} MiB, ` +
-    `measured +${r.measuredRunMiB} MiB (${((r.measuredRunMiB / r.plannedRunMiB - 1) * 100).toFixed(1)}%); decode ${r.seconds} s`);
+    `measured +${r.measuredRunMiB} MiB; peak RSS during the measured decode ${(r.decodePeakRssKiB / 1024).toFixed(0)} MiB - baseline = ` +
+    `${((r.decodePeakRssKiB - base) / 1024).toFixed(0)} MiB (${(((r.decodePeakRssKiB - base) / 1024 / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan); ` +
+    `the first decode over the loaded model: planned +${r.firstPlannedRunMiB} MiB, measured +${r.firstMeasuredRunMiB} MiB ` +
+    `(${((r.firstMeasuredRunMiB / r.firstPlannedRunMiB - 1) * 100).toFixed(1)}%); decode ${r.seconds} s`);
 ' "$json" "$base" "$peak"

@@ -117,9 +117,9 @@ export class BufferPool {
    */
   allocate(bytes: number, label: string, exact = false): Block {
     if (!exact && this.recording) {
+      if (bytes > this.maxBufferSize) throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
       const id = this.recording.trace.acquire(bytes, label);
       const size = this.recording.trace.sizes[id];
-      if (size > this.maxBufferSize) throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
       this.recordStub ??= this.device.createBuffer({ size: 256, usage: STORAGE, label: 'planned activation' });
       this.countInUse(size);
       const block = new Block(this.recordStub, 0, size, { trace: this.recording.trace, id });
