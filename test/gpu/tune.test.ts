@@ -30,7 +30,7 @@ afterEach(() => {
 
 const S3: ConvShape = { cin: 8, cout: 16, kh: 3, kw: 3, stride: 1, pad: [1, 1, 1, 1], pixels: 60 };
 const S1: ConvShape = { cin: 8, cout: 16, kh: 1, kw: 1, stride: 1, pad: [0, 0, 0, 0], pixels: 64 };
-const FAKE_MS: Record<ConvVariant, number> = { tiled: 9, subgroup: 5, winograd: 2, winograd4: 3 };
+const FAKE_MS: Record<ConvVariant, number> = { tiled: 9, subgroup: 5, winograd: 2, winograd4: 3, 'winograd-shared': 4, 'winograd4-shared': 6 };
 
 /** A timer that runs the op (so the GPU work is real) and reports fixed times; counts its calls. */
 function fakeTimer() {
