@@ -1,4 +1,4 @@
-// Winograd F(4x4, 3x3): the transform matrices against the direct convolution in float64, then the GPU
+// Winograd F(4x4, 3x3): the transform matrices (and F(2x2, 3x3)'s) against the direct convolution in float64, then the GPU
 // path (variants 'winograd4' and 'winograd4-shared': both GEMM cores) on every 3x3 pad-1 reference case at the case's recommended tolerance
 // (through convPolicy.winogradTile = 4, so the blocks' convs take it too), odd shapes against the
 // CPU reference, and banding (banded == unbanded, exactly) under a forced small binding limit.
@@ -9,6 +9,7 @@ import { maxAbsDiff } from '../../src/check/compare.js';
 import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy } from '../../src/kernels/conv2d.js';
 import { conv2dRef, type Shape4 } from '../../src/kernels/reference.js';
 import { AT4, BT4, G4 } from '../../src/kernels/winograd4.transforms.js';
+import { AT2, BT2, G2 } from '../../src/kernels/winograd.transforms.js';
 import { TOL } from '../tolerances.js';
 import { kernelIndex, loadCase, useGpu } from '../helpers.js';
 
@@ -24,26 +25,30 @@ type Mat = number[][];
 const mul = (a: Mat, b: Mat): Mat => a.map((row) => b[0].map((_, j) => row.reduce((s, v, k) => s + v * b[k][j], 0)));
 const tr = (a: Mat): Mat => a[0].map((_, j) => a.map((row) => row[j]));
 
-describe('winograd4: the F(4x4, 3x3) matrices (float64)', () => {
-  it('Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A == the direct 3x3 correlation of a 6x6 tile, to 1e-12', () => {
-    let worst = 0;
-    for (let trial = 0; trial < 50; trial++) {
-      const r = rand(45, 100 + trial);
-      const d: Mat = [...Array(6)].map((_, i) => [...r.slice(6 * i, 6 * i + 6)]);
-      const g: Mat = [...Array(3)].map((_, i) => [...r.slice(36 + 3 * i, 39 + 3 * i)]);
-      const u = mul(mul(G4, g), tr(G4));
-      const v = mul(mul(BT4, d), tr(BT4));
-      const y = mul(mul(AT4, u.map((row, i) => row.map((x, j) => x * v[i][j]))), tr(AT4));
-      for (let i = 0; i < 4; i++)
-        for (let j = 0; j < 4; j++) {
-          let direct = 0;
-          for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) direct += d[i + ky][j + kx] * g[ky][kx];
-          worst = Math.max(worst, Math.abs(y[i][j] - direct));
-        }
-    }
-    expect(worst).toBeLessThan(1e-12);
+// Both sets the transforms are generated from (winograd.generator.ts): F(2x2, 3x3) and F(4x4, 3x3).
+for (const [name, m, BT, G, AT] of [['F(2x2, 3x3)', 2, BT2, G2, AT2], ['F(4x4, 3x3)', 4, BT4, G4, AT4]] as [string, number, Mat, Mat, Mat][])
+  describe(`winograd: the ${name} matrices (float64)`, () => {
+    const n = m + 2;
+    it(`Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A == the direct 3x3 correlation of a ${n}x${n} tile, to 1e-12`, () => {
+      expect([BT.length, BT[0].length, G.length, G[0].length, AT.length, AT[0].length]).toEqual([n, n, n, 3, m, n]);
+      let worst = 0;
+      for (let trial = 0; trial < 50; trial++) {
+        const r = rand(n * n + 9, 100 + trial);
+        const d: Mat = [...Array(n)].map((_, i) => [...r.slice(n * i, n * i + n)]);
+        const g: Mat = [...Array(3)].map((_, i) => [...r.slice(n * n + 3 * i, n * n + 3 + 3 * i)]);
+        const u = mul(mul(G, g), tr(G));
+        const v = mul(mul(BT, d), tr(BT));
+        const y = mul(mul(AT, u.map((row, i) => row.map((x, j) => x * v[i][j]))), tr(AT));
+        for (let i = 0; i < m; i++)
+          for (let j = 0; j < m; j++) {
+            let direct = 0;
+            for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) direct += d[i + ky][j + kx] * g[ky][kx];
+            worst = Math.max(worst, Math.abs(y[i][j] - direct));
+          }
+      }
+      expect(worst).toBeLessThan(1e-12);
+    });
   });
-});
 
 /** Input [N, H, W, Cin] in [-1, 1) and a PyTorch-initialised 3x3 weight (|w| < 1/sqrt(9 Cin)): outputs are O(1). */
 function problem([n, h, w, cin, cout]: number[]) {
