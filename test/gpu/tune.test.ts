@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { convWeight, f32, readNchw, uploadNchw } from '../../src/check/ops.js';
 import { maxAbsDiff } from '../../src/check/compare.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy, type ConvVariant } from '../../src/kernels/conv2d.js';
 import {
   adapterKey, applicableConvVariants, convShapeKey, LIBRARY_VERSION, localStorageStore, lookupConv, memoryStore, missingConvShapes, parseTuneFile,
@@ -49,6 +50,16 @@ function weightOf(s: ConvShape): Conv2dWeight {
 }
 
 describe('conv autotuner', () => {
+  it('lists the shared-memory Winograd core on every adapter, the subgroup kernels only with 8 lanes', () => {
+    const features = (f: object) => ({ features: { subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, ...f } }) as unknown as Gpu;
+    const shared = ['winograd-shared', 'winograd4-shared'];
+    expect(applicableConvVariants(features({}), S3)).toEqual(['tiled', 'subgroup', 'winograd', 'winograd4', ...shared]);
+    for (const f of [{ subgroups: false }, { subgroupMinSize: 4, subgroupMaxSize: 4 }, { subgroupMinSize: 32, subgroupMaxSize: 32 }, { subgroupMinSize: 8, subgroupMaxSize: 32 }])
+      expect(applicableConvVariants(features(f), S3), JSON.stringify(f)).toEqual(['tiled', ...shared]);
+    expect(applicableConvVariants(features({ subgroups: false }), S1)).toEqual(['tiled']);
+    expect(applicableConvVariants(features({ subgroups: false }), S3, false)).toEqual(['tiled']);
+  });
+
   it('measures each applicable variant once, keeps the fastest and caches it in the store', async () => {
     const store = memoryStore();
     tuning.store = store;
