@@ -3,8 +3,9 @@
 // A/B of the Winograd conv (both tiles, subgroup core) between two builds of this project (`dist`
 // folders, e.g. one built from a commit before a change, one after): each round runs one process on
 // each build, in alternating order (old first in even rounds, new first in odd ones), each timing the
-// median of 5 synced runs per (tile, shape) after a warm-up; prints the median of the per-round
-// ratios new / old and their range. Used for docs/benchmarks.md's "One generator for both transforms".
+// median of 5 synced runs per (tile, shape) after a warm-up, in wall time and in this process's CPU
+// time (lavapipe's worker threads included: steadier than wall time when other jobs share the cores,
+// as bench/kernels.ts notes); prints the median of the per-round ratios new / old and their range. Used for docs/benchmarks.md's "One generator for both transforms".
 // With --child DIST it is the timed process itself.
 
 import { execFileSync } from 'node:child_process';
@@ -27,15 +28,19 @@ async function child(dist) {
       const run = () => conv2d(gpu, x, k, { padding: [1, 1, 1, 1], variant });
       run().release();
       await gpu.sync();
-      const ms = [];
+      const [ms, cpu] = [[], []];
       for (let i = 0; i < 5; i++) {
-        const t0 = performance.now();
+        const [t0, c0] = [performance.now(), process.cpuUsage()];
         const y = run();
         await gpu.sync();
         ms.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        cpu.push((c.user + c.system) / 1e3);
         y.release();
       }
-      out[`${variant === 'winograd' ? 'F(2x2)' : 'F(4x4)'} ${c}->${c} 3x3 ${hw}x${hw}`] = median(ms);
+      const name = `${variant === 'winograd' ? 'F(2x2)' : 'F(4x4)'} ${c}->${c} 3x3 ${hw}x${hw}`;
+      out[`${name} wall`] = median(ms);
+      out[`${name} CPU`] = median(cpu);
     }
     x.release();
     k.release();
@@ -56,7 +61,7 @@ else {
     for (const key of Object.keys(a)) (ratios[key] ??= []).push(b[key] / a[key]);
     console.log(`round ${r + 1}: old ${JSON.stringify(a)} new ${JSON.stringify(b)}`);
   }
-  console.log('\n| conv (subgroup core) | new / old, median of rounds (min-max) |\n|---|---:|');
+  console.log('\n| conv (subgroup core), time | new / old, median of rounds (min-max) |\n|---|---:|');
   for (const [key, xs] of Object.entries(ratios)) {
     const s = [...xs].sort((p, q) => p - q);
     console.log(`| ${key} | ${s[s.length >> 1].toFixed(2)} (${s[0].toFixed(2)}-${s[s.length - 1].toFixed(2)}) |`);
