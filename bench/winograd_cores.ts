@@ -1,4 +1,4 @@
-// npm run bench:winograd-cores [-- --rounds 5] [--shapes 0,1,2] [--tile 2|4] [--only core|conv]
+// npm run bench:winograd-cores [-- --rounds 5] [--shapes 0,1,2] [--tile 2|4] [--only core|conv] [--clock wall|cpu]
 //
 // Winograd's two GEMM cores side by side on this adapter: the subgroup core (winograd.gemm.ts, 8-lane
 // subgroups only) and the workgroup-memory core (winograd.gemm_shared.ts, any adapter). The machine
@@ -29,6 +29,7 @@ function arg(name: string): string | undefined {
 const rounds = Number(arg('rounds') ?? 5);
 const tile = Number(arg('tile') ?? 4) as 2 | 4;
 const only = arg('only');
+const clock = arg('clock') ?? 'wall'; // wall | cpu
 // Default: the three shapes of the SD VAE decoder's 3x3 convs at a 256x256 image (32, 64, 128 px).
 const shapes = (arg('shapes')?.split(',').map(Number) ?? [0, 1, 2]).map((i) => CONV_SHAPES[i]);
 
@@ -40,16 +41,22 @@ function randomData(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
 }
 
-/** Median wall ms of `runs` synced runs of `run` (after one untimed run). */
+/**
+ * Now in ms on the chosen clock: wall time, or (--clock cpu) this process's CPU time, which on a CPU
+ * adapter (lavapipe's worker threads run in this process) varies far less when other jobs share the cores.
+ */
+const now = clock === 'cpu' ? () => ((u) => (u.user + u.system) / 1e3)(process.cpuUsage()) : () => performance.now();
+
+/** Median ms of `runs` synced runs of `run` (after one untimed run). */
 async function timeRuns(gpu: Gpu, run: () => Tensor, runs: number): Promise<number> {
   run().release();
   await gpu.sync();
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
+    const t0 = now();
     const y = run();
     await gpu.sync();
-    ms.push(performance.now() - t0);
+    ms.push(now() - t0);
     y.release();
   }
   return median(ms);
@@ -69,7 +76,7 @@ async function alternate(a: () => Promise<number>, b: () => Promise<number>) {
 const gpu = await Gpu.create();
 const f = gpu.features;
 const both = f.subgroups && f.subgroupMinSize === 8 && f.subgroupMaxSize === 8;
-console.log(`adapter: ${gpu.adapterName}; subgroups ${f.subgroups ? `${f.subgroupMinSize}..${f.subgroupMaxSize}` : 'none'}; F(${tile}x${tile}, 3x3); ${rounds} alternating rounds; ${new Date().toISOString()}`);
+console.log(`adapter: ${gpu.adapterName}; subgroups ${f.subgroups ? `${f.subgroupMinSize}..${f.subgroupMaxSize}` : 'none'}; F(${tile}x${tile}, 3x3); ${rounds} alternating rounds; ${clock} time; ${new Date().toISOString()}`);
 const rows: string[] = [];
 const fmt = (v: number) => v.toFixed(1);
 
@@ -89,13 +96,15 @@ async function coreRow(s: ConvShape) {
     };
   };
   const gflop = (2 * P * tp * kp * np) / 1e9;
+  // A rate only from wall time (CPU time sums all cores' work).
+  const rate = (ms: number) => (clock === 'wall' ? ` (${(gflop / (ms / 1e3)).toFixed(1)} GFLOP/s)` : '');
   const what = `core ${P}x[${tp}x${kp}]x[${kp}x${np}]`;
   if (both) {
     const r = await alternate(() => timeRuns(gpu, core(winogradGemm), 3), () => timeRuns(gpu, core(winogradGemmShared), 3));
-    rows.push(`| ${what} | ${fmt(r.a)} (${(gflop / (r.a / 1e3)).toFixed(1)} GFLOP/s) | ${fmt(r.b)} (${(gflop / (r.b / 1e3)).toFixed(1)} GFLOP/s) | ${r.ratio.toFixed(2)} (${r.spread.map((x) => x.toFixed(2)).join('-')}) | | |`);
+    rows.push(`| ${what} | ${fmt(r.a)}${rate(r.a)} | ${fmt(r.b)}${rate(r.b)} | ${r.ratio.toFixed(2)} (${r.spread.map((x) => x.toFixed(2)).join('-')}) | | |`);
   } else {
     const ms = await timeRuns(gpu, core(winogradGemmShared), 3);
-    rows.push(`| ${what} | - | ${fmt(ms)} (${(gflop / (ms / 1e3)).toFixed(1)} GFLOP/s) | | | |`);
+    rows.push(`| ${what} | - | ${fmt(ms)}${rate(ms)} | | | |`);
   }
   console.log(rows[rows.length - 1]);
   v.release();
@@ -137,6 +146,6 @@ try {
 } finally {
   gpu.destroy();
 }
-console.log(`\n| F(${tile}x${tile}) | subgroup core ms | shared core ms | shared / subgroup (min-max of ${rounds} rounds) | max abs diff of outputs | direct tiled conv ms |`);
+console.log(`\n| F(${tile}x${tile}), ${clock} time | subgroup core ms | shared core ms | shared / subgroup (min-max of ${rounds} rounds) | max abs diff of outputs | direct tiled conv ms |`);
 console.log('|---|---:|---:|---:|---|---:|');
 for (const r of rows) console.log(r);
