@@ -1,4 +1,4 @@
-// npm run bench [-- --only conv|gemm] [--variant tiled|subgroup|winograd] [--shapes 0,2] [--budget SECONDS]
+// npm run bench [-- --only conv|gemm] [--variant tiled|subgroup|winograd|winograd4|winograd-shared|winograd4-shared] [--shapes 0,2] [--budget SECONDS]
 //
 // Prints the adapter, then one line per measurement and a markdown table (for docs/benchmarks.md):
 // GFLOP/s from the median wall time (and from the GPU timestamps where available). For every conv
@@ -23,7 +23,8 @@ const shapeIdx = arg('shapes')?.split(',').map(Number) ?? CONV_SHAPES.map((_, i)
 
 const gpu = await Gpu.create();
 const lavapipeKernels = gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && gpu.features.subgroupMaxSize === 8;
-const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd4', 'winograd', 'subgroup', 'tiled'] : ['tiled'];
+// Adapters without 8-lane subgroups: Winograd on the shared-memory GEMM core (winograd.gemm_shared.ts) and the tiled direct conv.
+const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd4', 'winograd', 'subgroup', 'tiled'] : ['winograd4-shared', 'winograd-shared', 'tiled'];
 const gemmVariants = convVariants.filter((v): v is MatmulVariant => v === 'tiled' || v === 'subgroup');
 let mesa = '';
 try {

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { convPolicy, type ConvVariant } from '../kernels/conv2d.js';
-import { convShapeKey, missingConvShapes, seenConvShapes, tuning, type ConvShape, type TuneMode } from '../gpu/tune.js';
+import { CONV_VARIANTS, convShapeKey, missingConvShapes, seenConvShapes, tuning, type ConvShape, type TuneMode } from '../gpu/tune.js';
 import { fileTuneStore, defaultTuneFilePath } from '../io/tune_file.js';
 import { tuneConvShapes, type TuneRow } from '../gpu/tune_measure.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../models/autoencoder_kl.js';
@@ -26,10 +26,10 @@ this adapter for the shapes the cache has no result for (--full: all of them), o
 warm-up. Writes the winners to the cache (default ${defaultTuneFilePath()}, or $XDG_CACHE_HOME/sdvae-webgpu/
 tune.json; $SDVAE_TUNE_FILE overrides) and prints shape, each variant's time in ms, and the winner. --manifest takes an architecture
 manifest (config and parameter shapes, as in test/fixtures/reference/manifests) instead of weights.
---variants tiled,subgroup,winograd,winograd4 times only those (a variant known to be far slower on an
+--variants tiled,subgroup,winograd,winograd4,winograd-shared,winograd4-shared times only those (a variant known to be far slower on an
 adapter can be left out to save time). Decode and encode use the cache with --tune cached (or --tune full, which also tunes what is missing).`;
 
-const VARIANTS: ConvVariant[] = ['tiled', 'subgroup', 'winograd', 'winograd4'];
+const VARIANTS: readonly ConvVariant[] = CONV_VARIANTS;
 
 export async function runTune(argv: string[]): Promise<number> {
   const { values } = parseArgs({

@@ -1,7 +1,8 @@
 // Kernel choice by measurement: which conv2d variant is fastest for a shape class on this adapter.
 //
-// conv2d's rule (chooseConvVariant) is keyed to one driver: Winograd and the subgroup kernel where
-// subgroups are exactly 8 lanes (lavapipe), the tiled direct kernel everywhere else. The tuner
+// conv2d's rule (chooseConvVariant) is keyed to subgroup size: the direct subgroup kernel and
+// Winograd's subgroup GEMM core where subgroups are exactly 8 lanes (lavapipe), the tiled direct
+// kernel and Winograd's shared-memory GEMM core everywhere else. The tuner
 // replaces the rule by a measurement where one exists. A shape class is (Cin, Cout, kh x kw, stride,
 // padding, output pixels rounded up to a power of two); for each class the variants that apply on the
 // adapter are timed once after a warm-up (gpu/tune_measure.ts) and the winner is remembered:
@@ -80,7 +81,9 @@ export const tuning: { store: TuneStore | null; shipped: ShippedTable[]; warn: (
   warn: (m) => console.warn(`sdvae-webgpu: ${m}`),
 };
 
-const VARIANTS: readonly ConvVariant[] = ['tiled', 'subgroup', 'winograd', 'winograd4'];
+/** Every conv2d variant (the tune command's --variants accepts these). */
+export const CONV_VARIANTS: readonly ConvVariant[] = ['tiled', 'subgroup', 'winograd', 'winograd4', 'winograd-shared', 'winograd4-shared'];
+const VARIANTS = CONV_VARIANTS;
 
 export function pixelClass(pixels: number): number {
   return 2 ** Math.ceil(Math.log2(Math.max(1, pixels)));
@@ -97,14 +100,16 @@ export function adapterKey(info: AdapterInfo, library = LIBRARY_VERSION): string
 
 /**
  * The variants that can run this shape on this adapter, as conv2d.ts and its kernels require: the
- * subgroup kernel and the Winograd GEMM core need subgroups of exactly CORE_LANES (8) lanes, Winograd
- * a 3x3 stride-1 pad-1 convolution (and `winograd` allowed: convPolicy.winograd).
+ * subgroup kernel and the subgroup Winograd GEMM core ('winograd', 'winograd4') need subgroups of
+ * exactly CORE_LANES (8) lanes, the shared-memory core ('winograd-shared', 'winograd4-shared') runs
+ * anywhere; Winograd needs a 3x3 stride-1 pad-1 convolution (and `winograd` allowed: convPolicy.winograd).
  */
 export function applicableConvVariants(gpu: Gpu, s: ConvShape, winograd = true): ConvVariant[] {
   const { subgroups, subgroupMinSize: lo, subgroupMaxSize: hi } = gpu.features;
   const eight = subgroups && lo === CORE_LANES && hi === CORE_LANES;
-  const wino = winograd && eight && s.kh === 3 && s.kw === 3 && s.stride === 1 && s.pad.every((v) => v === 1);
-  return VARIANTS.filter((v) => v === 'tiled' || (v === 'subgroup' && eight) || ((v === 'winograd' || v === 'winograd4') && wino));
+  const wino = winograd && s.kh === 3 && s.kw === 3 && s.stride === 1 && s.pad.every((v) => v === 1);
+  return VARIANTS.filter((v) => v === 'tiled' || (v === 'subgroup' && eight) || ((v === 'winograd' || v === 'winograd4') && wino && eight) ||
+    ((v === 'winograd-shared' || v === 'winograd4-shared') && wino));
 }
 
 interface GpuTuning {

@@ -22,7 +22,7 @@ import { packParams } from '../gpu/wgsl.js';
 import { tiledConvKernel } from './conv2d.tiled.js';
 import { subgroupConvKernel } from './conv2d.subgroup.js';
 import type { ConvKernel } from './conv2d.common.js';
-import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
+import { conv2dWinograd, winogradApplies, type WinogradCore, type WinogradTile } from './winograd.js';
 import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
 import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
@@ -38,12 +38,19 @@ export interface Conv2dOptions {
    * Force a kernel variant (tests and benchmarks); default: chosen from the adapter's features and
    * the shape (see `chooseConvVariant`). 'tiled' and 'subgroup' are direct convolutions (the
    * reference path); 'winograd' (F(2x2, 3x3)) and 'winograd4' (F(4x4, 3x3)) only compute 3x3
-   * stride-1 pad-1 convolutions.
+   * stride-1 pad-1 convolutions, on the subgroup GEMM core (8-lane subgroups); 'winograd-shared' and
+   * 'winograd4-shared' are the same on the workgroup-memory GEMM core (any adapter).
    */
   variant?: ConvVariant;
 }
 
-export type ConvVariant = 'tiled' | 'subgroup' | 'winograd' | 'winograd4';
+export type ConvVariant = 'tiled' | 'subgroup' | 'winograd' | 'winograd4' | 'winograd-shared' | 'winograd4-shared';
+
+/** The Winograd variants' tile and GEMM core (winograd.ts); undefined for the direct convolutions. */
+export function winogradVariant(v: ConvVariant): { tile: WinogradTile; core: WinogradCore } | undefined {
+  const tile = v === 'winograd' || v === 'winograd-shared' ? 2 : v === 'winograd4' || v === 'winograd4-shared' ? 4 : undefined;
+  return tile && { tile, core: v.endsWith('-shared') ? 'shared' : 'subgroup' };
+}
 
 const variants: Partial<Record<ConvVariant, ConvKernel>> = { tiled: tiledConvKernel, subgroup: subgroupConvKernel };
 
@@ -59,7 +66,8 @@ export function defaultConvVariant(gpu: Gpu): ConvVariant {
 
 /**
  * The variant conv2d runs when none is forced: Winograd wherever it applies (3x3, stride 1, padding
- * 1) on adapters with the subgroup GEMM core, the direct subgroup or tiled kernel otherwise. Winograd
+ * 1), on the subgroup GEMM core where subgroups are exactly 8 lanes and on the workgroup-memory core
+ * everywhere else (convPolicy.winogradCore overrides), the direct subgroup or tiled kernel otherwise. Winograd
  * F(4x4, 3x3) ('winograd4', convPolicy.winogradTile = 4, the default) measured 1.4-1.5x faster than
  * F(2x2, 3x3) and 3-4x faster than the direct conv at every shape tried on lavapipe, 128 -> 3 and
  * 4 -> 512 included (so no direct-conv exception for few channels), and passes every reference case at
@@ -75,17 +83,21 @@ export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad
 
 function ruleConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
   const direct = defaultConvVariant(gpu);
-  if (!convPolicy.winograd || direct !== 'subgroup' || !winogradApplies(k, stride, pad)) return direct;
-  return convPolicy.winogradTile === 4 ? 'winograd4' : 'winograd';
+  if (!convPolicy.winograd || !winogradApplies(k, stride, pad)) return direct;
+  // The subgroup GEMM core needs what the direct subgroup kernel needs: subgroups of exactly 8 lanes.
+  const core = convPolicy.winogradCore === 'auto' ? (direct === 'subgroup' ? 'subgroup' : 'shared') : convPolicy.winogradCore;
+  return `${convPolicy.winogradTile === 4 ? 'winograd4' : 'winograd'}${core === 'shared' ? '-shared' : ''}` as ConvVariant;
 }
 
 /**
  * Switches for chooseConvVariant: `winograd: false` runs whole models on the direct convolution;
- * `winogradTile` picks F(2x2, 3x3) (2) or F(4x4, 3x3) (4) for the automatic choice; `tune` uses
+ * `winogradTile` picks F(2x2, 3x3) (2) or F(4x4, 3x3) (4) for the automatic choice; `winogradCore`
+ * its GEMM core ('auto': subgroup where subgroups are 8 lanes, else shared; 'subgroup' fails on other
+ * adapters with an error naming their subgroup sizes; 'shared' runs anywhere); `tune` uses
  * measured winners (gpu/tune.ts): 'off' (default) the rule above, 'cached' stored or shipped winners
  * then the rule, 'full' the same and it records the shape classes still to measure.
  */
-export const convPolicy: { winograd: boolean; winogradTile: WinogradTile; tune: TuneMode } = { winograd: true, winogradTile: 4, tune: 'off' };
+export const convPolicy: { winograd: boolean; winogradTile: WinogradTile; winogradCore: 'auto' | WinogradCore; tune: TuneMode } = { winograd: true, winogradTile: 4, winogradCore: 'auto', tune: 'off' };
 
 /**
  * Conv weights in GEMM layout: w [kh*kw*Cin, Cout] in its storage format (f32, or f16/bf16 packed two
@@ -183,9 +195,10 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const [hout, wout] = conv2dOutputSize(h, w, k, stride, pad);
   if (hout < 1 || wout < 1) throw new Error(`${label}: input ${h}x${w} is smaller than the ${k.kh}x${k.kw} kernel`);
   const variant = opts.variant ?? chooseConvVariant(gpu, k, stride, pad, n * hout * wout);
-  if (variant === 'winograd' || variant === 'winograd4') {
+  const wino = winogradVariant(variant);
+  if (wino) {
     if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: ${variant} needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
-    return conv2dWinograd(gpu, x, k, label, variant === 'winograd4' ? 4 : 2, opts.variant === undefined);
+    return conv2dWinograd(gpu, x, k, label, wino.tile, opts.variant === undefined, wino.core);
   }
   if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
   const act = activationDType(x, label);

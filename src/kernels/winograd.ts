@@ -4,7 +4,7 @@
 // three dispatches:
 //
 //   1. input transform   x [N, H, W, Cin] (band + 1-row halo)  -> V [P, Tp, Kp]
-//   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts)
+//   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts, or winograd.gemm_shared.ts)
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
 //
 // A tile is a tile x tile block of outputs, aligned to multiples of tile in its image; a tile row is
@@ -23,6 +23,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
 import { winogradGemm } from './winograd.gemm.js';
+import { winogradGemmShared } from './winograd.gemm_shared.js';
 import { CORE_ROWS } from './matmul.core.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
@@ -31,8 +32,16 @@ import { activationDType, type ActivationDType } from './activation.js';
 
 export { positions, type WinogradTile } from './winograd.weights.js';
 
+/**
+ * Which GEMM core computes step 2: 'subgroup' (winograd.gemm.ts: subgroups of exactly 8 lanes, the
+ * fastest on lavapipe) or 'shared' (winograd.gemm_shared.ts: workgroup memory, any adapter). Same
+ * layouts, tiles and summation order; only the GEMM's pipeline differs.
+ */
+export type WinogradCore = 'subgroup' | 'shared';
+const cores = { subgroup: winogradGemm, shared: winogradGemmShared } as const;
+
 // Tile 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 = F(4x4, 3x3) (6x6
-// input tiles, 36 positions, winograd4.transforms.ts). Same GEMM core, same banding.
+// input tiles, 36 positions, winograd4.transforms.ts). Either GEMM core, same banding.
 const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number, act: ActivationDType) =>
   tile === 2
     ? { input: winogradInputPipeline(gpu, cin, act), output: winogradOutputPipeline(gpu, cout, act) }
@@ -60,7 +69,7 @@ export function winogradApplies(k: Conv2dWeight, stride: number, pad: readonly n
 }
 
 /** x [N, H, W, Cin] -> y [N, H, W, Cout]: the 3x3 pad-1 stride-1 convolution. */
-export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d', tile: WinogradTile = 2, auto = false): Tensor {
+export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'conv2d', tile: WinogradTile = 2, auto = false, core: WinogradCore = 'subgroup'): Tensor {
   const [n, h, w, cin] = x.shape;
   const { cout } = k;
   const P = positions(tile);
@@ -114,11 +123,12 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const v = gpu.empty([P, maxTp, kp], `${label}.winograd.V`);
   const m = gpu.empty([P, maxTp, np], `${label}.winograd.M`);
   const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout, act);
-  const gemmP = winogradGemm.pipeline(gpu);
+  const gemm = cores[core];
+  const gemmP = gemm.pipeline(gpu);
 
   const uView = textureBinding(u);
   const flops = 2 * n * h * w * cout * 9 * cin; // the direct convolution's, for effective rates
-  gpu.op(`${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd F(${tile}x${tile},3x3)`, (pass) => {
+  gpu.op(`${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd F(${tile}x${tile},3x3)${core === 'shared' ? ' shared' : ''}`, (pass) => {
     for (const { r0, r1 } of bands) {
       const [inR, outR] = ranges(r0, r1);
       const [t, tpb] = [(r1 - r0) * tilesW, tp(r0, r1)];
@@ -138,7 +148,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
       }
       const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
       gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
-      gpu.dispatch(pass, gemmP, packParams([tpb, kp, np, P]), [vb, uView, mb], winogradGemm.groups(tpb, np, P));
+      gpu.dispatch(pass, gemmP, packParams([tpb, kp, np, P]), [vb, uView, mb], gemm.groups(tpb, np, P));
       gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG));
     }
   }, { flops });

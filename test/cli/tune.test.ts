@@ -52,8 +52,8 @@ describe('sdvae tune', () => {
     const cache = join(dir, 'tune.json');
     expect(await runTune(['--model', VAE, '--size', '16', '--variants', 'tiled', '--cache', cache])).toBe(0);
     const table = out.join('\n');
-    expect(table).toContain('| shape | tiled ms | subgroup ms | winograd ms | winograd4 ms | winner | from |');
-    expect(table).toMatch(/\| conv 3->32 k3x3 s1 p1,1,1,1 px256 \| \d+\.\d\d \| - \| - \| - \| tiled \| measured \|/);
+    expect(table).toContain('| shape | tiled ms | subgroup ms | winograd ms | winograd4 ms | winograd-shared ms | winograd4-shared ms | winner | from |');
+    expect(table).toMatch(/\| conv 3->32 k3x3 s1 p1,1,1,1 px256 \| \d+\.\d\d \| - \| - \| - \| - \| - \| tiled \| measured \|/);
     const file = parseTuneFile(readFileSync(cache, 'utf8'), cache);
     const [entry] = Object.values(file.adapters);
     const n = Object.keys(entry.winners).length;

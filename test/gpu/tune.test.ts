@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { convWeight, f32, readNchw, uploadNchw } from '../../src/check/ops.js';
 import { maxAbsDiff } from '../../src/check/compare.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy, type ConvVariant } from '../../src/kernels/conv2d.js';
 import {
   adapterKey, applicableConvVariants, convShapeKey, LIBRARY_VERSION, localStorageStore, lookupConv, memoryStore, missingConvShapes, parseTuneFile,
@@ -30,7 +31,7 @@ afterEach(() => {
 
 const S3: ConvShape = { cin: 8, cout: 16, kh: 3, kw: 3, stride: 1, pad: [1, 1, 1, 1], pixels: 60 };
 const S1: ConvShape = { cin: 8, cout: 16, kh: 1, kw: 1, stride: 1, pad: [0, 0, 0, 0], pixels: 64 };
-const FAKE_MS: Record<ConvVariant, number> = { tiled: 9, subgroup: 5, winograd: 2, winograd4: 3 };
+const FAKE_MS: Record<ConvVariant, number> = { tiled: 9, subgroup: 5, winograd: 2, winograd4: 3, 'winograd-shared': 4, 'winograd4-shared': 6 };
 
 /** A timer that runs the op (so the GPU work is real) and reports fixed times; counts its calls. */
 function fakeTimer() {
@@ -49,6 +50,16 @@ function weightOf(s: ConvShape): Conv2dWeight {
 }
 
 describe('conv autotuner', () => {
+  it('lists the shared-memory Winograd core on every adapter, the subgroup kernels only with 8 lanes', () => {
+    const features = (f: object) => ({ features: { subgroups: true, subgroupMinSize: 8, subgroupMaxSize: 8, ...f } }) as unknown as Gpu;
+    const shared = ['winograd-shared', 'winograd4-shared'];
+    expect(applicableConvVariants(features({}), S3)).toEqual(['tiled', 'subgroup', 'winograd', 'winograd4', ...shared]);
+    for (const f of [{ subgroups: false }, { subgroupMinSize: 4, subgroupMaxSize: 4 }, { subgroupMinSize: 32, subgroupMaxSize: 32 }, { subgroupMinSize: 8, subgroupMaxSize: 32 }])
+      expect(applicableConvVariants(features(f), S3), JSON.stringify(f)).toEqual(['tiled', ...shared]);
+    expect(applicableConvVariants(features({ subgroups: false }), S1)).toEqual(['tiled']);
+    expect(applicableConvVariants(features({ subgroups: false }), S3, false)).toEqual(['tiled']);
+  });
+
   it('measures each applicable variant once, keeps the fastest and caches it in the store', async () => {
     const store = memoryStore();
     tuning.store = store;

@@ -1,5 +1,8 @@
-// Both conv2d kernel variants: every conv2d reference case, shapes the fixtures lack (against a CPU
+// Both direct conv2d kernel variants: every conv2d reference case, shapes the fixtures lack (against a CPU
 // loop), and banding under a forced 64 KiB binding limit (banded output == unbanded output, exactly).
+// The four Winograd variants (F(2x2) / F(4x4) on the subgroup or the shared-memory GEMM core) run every
+// 3x3 stride-1 pad-1 conv2d reference case here too, forced by name; their odd shapes and banding are
+// in winograd.test.ts and winograd4.test.ts (inputs scaled as PyTorch initialises weights).
 
 import { describe, expect, it } from 'vitest';
 import { f32, readNchw, uploadNchw, convWeight } from '../../src/check/ops.js';
@@ -111,3 +114,22 @@ for (const variant of VARIANTS) {
       });
   });
 }
+
+const WINOGRAD: ConvVariant[] = ['winograd', 'winograd4', 'winograd-shared', 'winograd4-shared'];
+for (const variant of WINOGRAD)
+  describe(`conv2d (${variant}) 3x3 pad-1 reference cases`, () => {
+    const pad1 = (c: { params: Record<string, unknown> }) => JSON.stringify(c.params.padding) === '[1,1,1,1]' && JSON.stringify(c.params.kernel) === '[3,3]' && ((c.params.stride as number[] | undefined)?.[0] ?? 1) === 1;
+    const cases = kernelIndex().filter((c) => c.op === 'conv2d' && pad1(c));
+    it('has cases', () => expect(cases.length).toBeGreaterThanOrEqual(5));
+    for (const c of cases)
+      it(c.case, async () => {
+        const g = gpu();
+        const t = loadCase(c.file).tensors;
+        const x = uploadNchw(g, t, 'input');
+        const w = convWeight(g, t, '');
+        const y = await readNchw(conv2d(g, x, w, { padding: [1, 1, 1, 1], variant }));
+        x.release();
+        w.release();
+        expect(maxAbsDiff(y, f32(t, 'expected'))).toBeLessThanOrEqual(c.recommended_atol);
+      });
+  });

@@ -67,8 +67,8 @@ function weight(g: Gpu, cin: number, cout: number, k: number): Conv2dWeight {
 
 describe('f16 activations: conv2d', () => {
   const shapes: [string, number[], number, number, ConvVariant[]][] = [
-    ['3x3 vec4 (Cin, Cout % 4 == 0)', [1, 9, 7, 32], 16, 3, ['tiled', 'subgroup', 'winograd', 'winograd4']],
-    ['3x3 scalar (Cin 3, Cout 6)', [2, 6, 5, 3], 6, 3, ['tiled', 'subgroup', 'winograd', 'winograd4']],
+    ['3x3 vec4 (Cin, Cout % 4 == 0)', [1, 9, 7, 32], 16, 3, ['tiled', 'subgroup', 'winograd', 'winograd4', 'winograd-shared', 'winograd4-shared']],
+    ['3x3 scalar (Cin 3, Cout 6)', [2, 6, 5, 3], 6, 3, ['tiled', 'subgroup', 'winograd', 'winograd4', 'winograd-shared', 'winograd4-shared']],
     ['1x1', [1, 5, 6, 8], 12, 1, ['tiled', 'subgroup']],
   ];
   for (const [name, shape, cout, k, variants] of shapes)

@@ -22,7 +22,7 @@ const SHAPES: [number, number, number, number, number][] = [
   [6, 9, 3, 5, 3], // scalar pipelines, odd weight count
   [5, 4, 16, 7, 1], // 1x1, odd Cout
 ];
-const VARIANTS: ConvVariant[] = ['tiled', 'subgroup', 'winograd', 'winograd4'];
+const VARIANTS: ConvVariant[] = ['tiled', 'subgroup', 'winograd', 'winograd4', 'winograd-shared', 'winograd4-shared'];
 
 describe.each(SHAPES)('conv %ix%i, %i -> %i channels, %ix%i kernel', (h, w, cin, cout, k) => {
   for (const format of ['f16', 'bf16'] as const) {

@@ -1,0 +1,234 @@
+// The Winograd transforms' WGSL, generated from their matrices (Lavin & Gray, "Fast Algorithms for
+// Convolutional Neural Networks", 2015). An m x m block of outputs of a 3x3 convolution is computed
+// from the (m+2) x (m+2) input tile d around it as
+//
+//   Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A        (⊙: element-wise, summed over input channels)
+//
+// F(2x2, 3x3) (winograd.transforms.ts) and F(4x4, 3x3) (winograd4.transforms.ts) are this file applied
+// to their Bᵀ, G and Aᵀ: three kernels each, one invocation per (tile, 4 channels), channels fastest
+// so neighbouring invocations touch neighbouring addresses.
+//
+//   weights  U = G g Gᵀ   w [9 * Cin, Cout] -> U texture [P positions][Kp rows, Np / 4 texels]
+//   input    V = Bᵀ d B   x (NHWC band)     -> V [P, Tp, Kp]
+//   output   Y = Aᵀ M A   M [P, Tp, Np]     -> y (NHWC band), + bias
+//
+// Each matrix-vector product becomes one WGSL expression (`dot`): terms in column order, zero
+// coefficients skipped, ±1 without a multiply, G's rows as integer combinations over one denominator
+// (one rounding). The input and output tiles are straight-line code (named values, not arrays):
+// lavapipe keeps dynamically indexed arrays in memory. The transforms take 4 channels per invocation:
+// lavapipe checks bounds per load and store, so one vec4 access costs about what one f32 access does;
+// when the channel count is a multiple of 4 the activation is bound as vec4s too (aligned: see
+// conv2d.subgroup_vec4.ts), otherwise its channels are read and written one by one, masked at the
+// channel count. Precision: x / y are stored f32 or f16 (activation.ts), widened at the load and
+// narrowed at the store; V, M (the op's scratch) and all transform arithmetic stay f32.
+
+import type { Gpu } from '../gpu/gpu.js';
+import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
+import { dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
+import { weightWgsl, type WeightFormat } from './weight_format.js';
+
+export const TRANSFORM_WG = 64;
+
+/** One F(m x m, 3x3): its matrices and the pipelines' key prefix. */
+export interface WinogradMatrices {
+  /** Pipeline key prefix: 'winograd' (F(2x2)) or 'winograd4' (F(4x4)). */
+  key: string;
+  /** m: outputs per tile side. The input tile is m + 2 wide. */
+  tile: number;
+  /** Bᵀ, (m+2) x (m+2): V = Bᵀ d B. */
+  BT: number[][];
+  /** G, (m+2) x 3, as integer rows over a denominator: G[j] = G_NUM[j] / G_DEN[j]. */
+  G_NUM: number[][];
+  G_DEN: number[];
+  /** Aᵀ, m x (m+2): Y = Aᵀ M A. */
+  AT: number[][];
+  /**
+   * Whether the input transform reads the band from two bindings (rows before / from `midRow`):
+   * F(4x4)'s tile rows read 6 input rows, so winograd.ts may split its band to fit the binding limit.
+   */
+  splitInput: boolean;
+}
+
+const range = (n: number) => [...Array(n).keys()];
+const grid = (rows: number, cols: number, f: (r: number, c: number) => string) =>
+  range(rows * cols).map((i) => f(Math.floor(i / cols), i % cols)).join('\n');
+const lit = (c: number) => (Number.isInteger(c) ? `${c}.0` : `${c}`);
+
+/** WGSL expression of row · (args): terms in column order, zeros skipped, ±1 without a multiply. */
+export function dot(row: number[], args: string[]): string {
+  let e = '';
+  row.forEach((c, j) => {
+    if (c === 0) return;
+    const mag = Math.abs(c) === 1 ? args[j] : `${lit(Math.abs(c))} * ${args[j]}`;
+    e += e === '' ? (c < 0 ? `-${Math.abs(c) === 1 ? args[j] : `(${mag})`}` : mag) : ` ${c < 0 ? '-' : '+'} ${mag}`;
+  });
+  return e;
+}
+
+/** A WGSL function applying matrix m (rows over `den`) to its arguments of type ty: fn name(a0, ..) -> array<ty, rows>. */
+function matFn(name: string, m: number[][], ty: string, den: number[]): string {
+  const args = m[0].map((_, j) => `a${j}`);
+  const rows = m.map((row, i) => (den[i] !== 1 ? `(${dot(row, args)}) / ${lit(den[i])}` : dot(row, args)));
+  return `fn ${name}(${args.map((a) => `${a}: ${ty}`).join(', ')}) -> array<${ty}, ${m.length}> {
+  return array<${ty}, ${m.length}>(${rows.join(', ')});
+}`;
+}
+
+/** Band geometry shared by the input and output transforms (packParams order in winograd.ts). */
+const bandParamsWgsl = (w: WinogradMatrices) => /* wgsl */ `
+struct Params {
+  H: u32, W: u32, Cin: u32, Cout: u32,
+  tilesH: u32, tilesW: u32,  // tiles per image: ceil(H / ${w.tile}) x ceil(W / ${w.tile})
+  tr0: u32,                  // first tile row of this band, flattened (n * tilesH + th)
+  T: u32, Tp: u32,           // tiles in this band, and rounded up to the GEMM tile's rows
+  Kp: u32, Np: u32,          // Cin and Cout rounded up to 32
+  inBase: u32, outBase: u32, // element index where the bound input / output range starts
+  midRow: u32, inBaseB: u32, // ${w.splitInput ? 'input rows (flattened n * H + h) from midRow on are read from xb (base inBaseB)' : 'unused here (one input binding)'}
+}
+@group(0) @binding(0) var<uniform> p: Params;
+${LINEAR_WORKGROUP}
+fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(wid, nwg) * ${TRANSFORM_WG}u + li; }
+`;
+
+/** U = G g Gᵀ for every (ci, co), zero padded. One invocation per ci and 4 output channels. */
+const weightWgslOf = (w: WinogradMatrices, format: WeightFormat, uFormat: string) => {
+  const n = w.tile + 2;
+  return /* wgsl */ `
+struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
+@group(0) @binding(0) var<uniform> p: Params;
+${weightWgsl(1, 'w', format)}
+@group(0) @binding(2) var U: texture_storage_2d_array<${uFormat}, write>;
+${LINEAR_WORKGROUP}
+// G applied to a 3-vector.
+${matFn('gv', w.G_NUM, 'f32', w.G_DEN)}
+
+@compute @workgroup_size(${TRANSFORM_WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = linear_workgroup(wid, nwg) * ${TRANSFORM_WG}u + li;
+  if (i >= p.Kp * p.Np / 4u) { return; }
+  let ci = i / (p.Np / 4u);
+  let co4 = i % (p.Np / 4u);
+  var u: array<vec4f, ${n * n}>; // u[position] = the 4 output channels
+  for (var q = 0u; q < 4u; q++) {
+    let co = co4 * 4u + q;
+    let ok = ci < p.Cin && co < p.Cout;
+    var g: array<f32, 9>; // g[ky * 3 + kx]
+    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, load_w(select(0u, (t * p.Cin + ci) * p.Cout + co, ok)), ok); }
+    // Columns of G g (one per kx), then G applied to each row of that: row r of G g Gᵀ.
+    let c0 = gv(g[0], g[3], g[6]);
+    let c1 = gv(g[1], g[4], g[7]);
+    let c2 = gv(g[2], g[5], g[8]);
+    for (var r = 0u; r < ${n}u; r++) {
+      let row = gv(c0[r], c1[r], c2[r]);
+      for (var c = 0u; c < ${n}u; c++) { u[r * ${n}u + c][q] = row[c]; }
+    }
+  }
+  for (var pos = 0u; pos < ${n * n}u; pos++) { textureStore(U, vec2u(co4, ci), pos, u[pos]); }
+}
+`;
+};
+
+/** V = Bᵀ d B for every tile t < Tp and channel ci < Kp of the band: x (NHWC band) -> V [P, Tp, Kp]. */
+const inputWgslOf = (w: WinogradMatrices, vec4: boolean, act: ActivationDType) => () => {
+  const n = w.tile + 2;
+  const elem = storageType(act, vec4 ? 4 : 1);
+  const cols = range(n);
+  // `into = load` from one binding, or from one of two (rows before midRow from x, from midRow on
+  // from xb): a branch, not a select, so only one of them is loaded.
+  const read = (into: string, i: string, wrap: string) =>
+    w.splitInput ? `if (second) { ${into} = ${wrap}(xb[${i}]); } else { ${into} = ${wrap}(x[${i}]); }` : `${into} = ${wrap}(x[${i}]);`;
+  return /* wgsl */ `${enableF16(act)}
+${bandParamsWgsl(w)}
+@group(0) @binding(1) var<storage, read> x: array<${elem}>;${w.splitInput ? '  // input rows before midRow' : ''}
+${w.splitInput ? `@group(0) @binding(2) var<storage, read> xb: array<${elem}>; // from midRow on (see winograd.ts)\n` : ''}@group(0) @binding(${w.splitInput ? 3 : 2}) var<storage, read_write> V: array<vec4f>;
+// Channels ci .. ci+3 of input pixel (n, ih, iw); zeros outside the image and past Cin.
+fn ld(n: u32, ih: i32, iw: i32, ci: u32, live: bool) -> vec4f {
+  let ok = live && ih >= 0 && iw >= 0 && ih < i32(p.H) && iw < i32(p.W);
+  let gr = n * p.H + u32(ih);
+${w.splitInput ? '  let second = gr >= p.midRow;\n' : ''}  let at = select(0u, (gr * p.W + u32(iw)) * p.Cin + ci - ${w.splitInput ? 'select(p.inBase, p.inBaseB, second)' : 'p.inBase'}, ok);
+  var v = vec4f(0.0);
+${vec4
+  ? `  if (ok) { ${read('v', 'at / 4u', 'vec4f')} }`
+  : `  for (var q = 0u; q < 4u; q++) { if (ok && ci + q < p.Cin) { ${read('v[q]', 'at + q', 'f32')} } }`}
+  return v;
+}
+
+@compute @workgroup_size(${TRANSFORM_WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = invocation(wid, nwg, li);
+  let K4 = p.Kp / 4u;
+  if (i >= p.Tp * K4) { return; }
+  let t = i / K4;
+  let ci = (i % K4) * 4u;
+  // The tile's image, and the input coordinates of its top-left corner (one row and column of halo).
+  let tr = p.tr0 + t / p.tilesW;
+  let n = tr / p.tilesH;
+  let ih0 = i32(${w.tile}u * (tr % p.tilesH)) - 1;
+  let iw0 = i32(${w.tile}u * (t % p.tilesW)) - 1;
+  let live = t < p.T && ci < p.Cin; // padding tiles and channels are zeros
+  // d: the ${n}x${n} tile; e = Bᵀ d (down each column); V = e B (Bᵀ along each row).
+${grid(n, n, (r, c) => `  let d${r}${c} = ld(n, ih0 + ${r}, iw0 + ${c}, ci, live);`)}
+${grid(n, n, (r, c) => `  let e${r}${c} = ${dot(w.BT[r], cols.map((j) => `d${j}${c}`))};`)}
+  let vt = t * K4 + ci / 4u;
+  let vs = p.Tp * K4; // V's stride between positions
+${grid(n, n, (r, c) => `  V[${r * n + c}u * vs + vt] = ${dot(w.BT[c], cols.map((j) => `e${r}${j}`))};`)}
+}
+`;
+};
+
+/** Y = Aᵀ M A + bias for every tile t < T and channel co < Cout: M [P, Tp, Np] -> y (NHWC band). */
+const outputWgslOf = (w: WinogradMatrices, vec4: boolean, act: ActivationDType) => () => {
+  const [m, n] = [w.tile, w.tile + 2];
+  const cols = range(n);
+  return /* wgsl */ `${enableF16(act)}
+${bandParamsWgsl(w)}
+@group(0) @binding(1) var<storage, read> M: array<vec4f>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<${storageType(act, vec4 ? 4 : 1)}>;
+// Stores channels co .. co+3 at element o of the output band (masked at Cout on the scalar path).
+fn st(o: u32, co: u32, v: vec4f) {
+${vec4
+  ? `  y[o / 4u] = ${storageType(act, 4)}(v);`
+  : `  for (var q = 0u; q < 4u; q++) { if (co + q < p.Cout) { y[o + q] = ${act}(v[q]); } }`}
+}
+
+@compute @workgroup_size(${TRANSFORM_WG})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = invocation(wid, nwg, li);
+  let C4 = (p.Cout + 3u) / 4u;
+  if (i >= p.T * C4) { return; }
+  let t = i / C4;
+  let co = (i % C4) * 4u;
+  // m: the ${n * n} positions; s = Aᵀ m (down each column); Y = s A (Aᵀ along each row).
+  let ms = p.Tp * p.Np / 4u; // M's stride between positions
+  let mt = t * (p.Np / 4u) + co / 4u;
+${grid(n, n, (r, c) => `  let m${r}${c} = M[${r * n + c}u * ms + mt];`)}
+${grid(m, n, (r, c) => `  let s${r}${c} = ${dot(w.AT[r], cols.map((j) => `m${j}${c}`))};`)}
+  let tr = p.tr0 + t / p.tilesW;
+  let n = tr / p.tilesH;
+  let oh = ${m}u * (tr % p.tilesH);
+  let ow = ${m}u * (t % p.tilesW);
+  let cb = min(vec4u(co) + vec4u(0u, 1u, 2u, 3u), vec4u(p.Cout - 1u));
+  let b = vec4f(bias[cb.x], bias[cb.y], bias[cb.z], bias[cb.w]);
+  let o = ((n * p.H + oh) * p.W + ow) * p.Cout + co - p.outBase;
+  // Edge tiles: rows / columns past the image (H or W not a multiple of ${m}) are not stored.
+  let rows = min(${m}u, p.H - oh);
+  let cols = min(${m}u, p.W - ow);
+${grid(m, m, (r, c) => `  if (${r}u < rows && ${c}u < cols) { st(o + ${r === 0 ? '' : `${r}u * p.W * p.Cout + `}${c}u * p.Cout, co, ${dot(w.AT[c], cols.map((j) => `s${r}${j}`))} + b); }`)}
+}
+`;
+};
+
+/** The three pipelines of one F(m x m, 3x3), cached by the Gpu under `${key}.weights|input|output...`. */
+export function winogradPipelines(w: WinogradMatrices) {
+  return {
+    weight: (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
+      gpu.pipeline(`${w.key}.weights.${format}.${uFormat}`, () => weightWgslOf(w, format, uFormat)),
+    /** vec4 loads of the activation when Cin % 4 == 0. */
+    input: (gpu: Gpu, cin: number, act: ActivationDType = 'f32') =>
+      gpu.pipeline(`${w.key}.input${cin % 4 === 0 ? '.vec4' : ''}${dtypeKey(act)}`, inputWgslOf(w, cin % 4 === 0, act)),
+    /** vec4 stores of the activation when Cout % 4 == 0. */
+    output: (gpu: Gpu, cout: number, act: ActivationDType = 'f32') =>
+      gpu.pipeline(`${w.key}.output${cout % 4 === 0 ? '.vec4' : ''}${dtypeKey(act)}`, outputWgslOf(w, cout % 4 === 0, act)),
+  };
+}
