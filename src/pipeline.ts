@@ -6,11 +6,13 @@
 //   latent file -> ÷ scaling_factor -> decode (SD VAE decoder, or consistency decoder) -> [-1,1] -> PNG
 
 import type { LoadOptions } from './models/params.js';
-import type { Gpu } from './gpu/gpu.js';
+import { MemoryBudgetError, type Gpu } from './gpu/gpu.js';
+import { convPolicy } from './kernels/conv2d.js';
+import { releaseTransientU, winogradPolicy } from './kernels/winograd.weights.js';
 import { nchwToNhwc, nhwcToNchw, type Tensor } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
 import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
-import { AutoencoderKL } from './models/autoencoder_kl.js';
+import { AutoencoderKL, type LatentDistribution } from './models/autoencoder_kl.js';
 import { ConsistencyDecoder } from './models/consistency_decoder.js';
 import { planTiledConsistencyStep, tiledConsistencyDecode, type TiledConsistencyOptions } from './models/tiled_consistency.js';
 import { tiledDecode } from './models/tiled_decode.js';
@@ -77,9 +79,14 @@ export async function decodeLatentTaesd(gpu: Gpu, m: LoadedTaesd, latent: Stored
   if (n !== 1) throw new Error(`${path}: holds ${n} latents; decode writes one PNG, so store one latent per file`);
   // Stored with another scaling factor (only possible without a latent_space entry): rescale to TAESD's.
   const s = latent.meta.scalingFactor === m.model.sdScalingFactor ? null : m.model.sdScalingFactor / latent.meta.scalingFactor;
-  withinBudget(gpu, `decoding ${path} with ${m.name}`, 'taesd', [n, h, w, c], (x) => m.model.decode(x));
+  const restore = withinBudget(gpu, `decoding ${path} with ${m.name}`, 'taesd', [n, h, w, c], (x) => m.model.decode(x));
   const z = gpu.upload(nchwToNhwc(s === null ? latent.data : latent.data.map((v) => v * s), latent.shape), [n, h, w, c], 'latent');
-  const y = m.model.decode(z);
+  let y: Tensor;
+  try {
+    y = m.model.decode(z);
+  } finally {
+    restore();
+  }
   z.release();
   const data = await y.read();
   const [, H, W] = y.shape;
@@ -119,9 +126,14 @@ export interface EncodeOptions {
 
 /** image -> scaled latent [1, C, h, w] (NCHW, as stored). */
 export async function encodeImage(gpu: Gpu, m: LoadedModel, image: RgbImage, opts: EncodeOptions = {}): Promise<{ data: Float32Array; shape: [number, number, number, number] }> {
-  withinBudget(gpu, `encoding a ${image.width}x${image.height} image with ${m.name}`, 'encode', [1, image.height, image.width, 3], (x) => m.model.encode(x));
+  const restore = withinBudget(gpu, `encoding a ${image.width}x${image.height} image with ${m.name}`, 'encode', [1, image.height, image.width, 3], (x) => m.model.encode(x));
   const x = gpu.upload(toTensorData(image), [1, image.height, image.width, 3], 'image');
-  const dist = m.model.encode(x);
+  let dist: LatentDistribution;
+  try {
+    dist = m.model.encode(x);
+  } finally {
+    restore();
+  }
   x.release();
   const [n, h, w, c] = dist.mean.shape;
   const shape: [number, number, number, number] = [n, c, h, w];
@@ -138,10 +150,22 @@ export function latentMeta(m: LoadedModel, extra: Partial<LatentMeta> = {}): Lat
 }
 
 /**
- * With a memory budget on the Gpu, plans `run` on an input of `shape` first and refuses (a
- * MemoryBudgetError saying what it needs and what to change) when it would not fit. Runs nothing.
+ * What a run gives up, step by step, to fit a memory budget (each step keeps the ones before): Winograd
+ * transforms cached with the weights (made at each use instead), then Winograd itself (its scratch and
+ * transformed weights: direct convolutions, slower, and rounded differently within the same tolerance).
  */
-function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'tiled' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): void {
+const BUDGET_STEPS: { what: string; apply: () => void }[] = [
+  { what: 'Winograd transforms made at each use', apply: () => void (winogradPolicy.cache = 'none') },
+  { what: 'direct convolutions', apply: () => void (convPolicy.winograd = false) },
+];
+
+/**
+ * With a memory budget on the Gpu, plans `run` on an input of `shape` first. When it would not fit, what
+ * is idle is freed and the plan is tried again, then with each of BUDGET_STEPS in turn; the first that fits stays in force for the real
+ * run, until the returned function restores the policies. When none fits, refuses with a
+ * MemoryBudgetError saying what the run needs and what to change. Runs nothing.
+ */
+function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'tiled' | 'taesd' | 'encode', shape: number[], run: (x: Tensor) => { release(): void }): () => void {
   const advice = {
     consistency: 'To need less: decode in tiles (--tiled), keep the weights 16-bit (an F16 checkpoint, or --weights f16), or decode a smaller image.',
     tiled: 'To need less: use smaller tiles (--tile-size), keep the weights 16-bit (an F16 checkpoint, or --weights f16).',
@@ -149,12 +173,37 @@ function withinBudget(gpu: Gpu, what: string, kind: 'vae' | 'consistency' | 'til
     taesd: 'To need less: decode a smaller image.',
     encode: 'To need less: keep the weights 16-bit (--weights f16) or encode a smaller image (--resize).',
   }[kind];
-  gpu.checkBudget(what, advice, () => {
-    const x = gpu.empty(shape, 'planned input');
-    const y = run(x);
-    x.release();
-    y.release();
-  });
+  const budget = gpu.memoryBudget;
+  const nothing = () => {};
+  if (budget === undefined) return nothing;
+  const need = () =>
+    gpu.plan(() => {
+      const x = gpu.empty(shape, 'planned input');
+      const y = run(x);
+      x.release();
+      y.release();
+    }).peakBytes;
+  if (need() <= budget) return nothing;
+  // Between runs, what is idle can go first: pooled buffers, the arena's buffers, Winograd's shared texture.
+  gpu.pool.trim();
+  releaseTransientU(gpu);
+  const first = need();
+  if (first <= budget) return nothing;
+  const saved = { winograd: { ...winogradPolicy }, conv: { ...convPolicy } };
+  const restore = () => {
+    Object.assign(winogradPolicy, saved.winograd);
+    Object.assign(convPolicy, saved.conv);
+  };
+  let least = first;
+  for (const step of BUDGET_STEPS) {
+    step.apply();
+    const n = need();
+    least = Math.min(least, n);
+    if (n <= budget) return restore;
+  }
+  restore();
+  const also = least < first ? `With ${BUDGET_STEPS.map((s) => s.what).join(' and ')} it still needs ${(least / 2 ** 20).toFixed(0)} MiB. ` : '';
+  throw new MemoryBudgetError(what, first, budget, also + advice);
 }
 
 /** stored (scaled) latent -> image, with the model's decoder. */
@@ -168,10 +217,16 @@ export async function decodeLatent(gpu: Gpu, m: LoadedModel, latent: StoredLaten
   const cd = m.model as ConsistencyDecoder;
   const run = (z: Tensor) => (vae ? vae.decode(z) : cd.decode(z, opts));
   const what = `decoding ${path} to ${w * m.model.downscale}x${h * m.model.downscale} with ${m.name}`;
-  if (!opts.tiled) withinBudget(gpu, what, m.kind, [n, h, w, c], run);
-  else if (!vae) withinBudget(gpu, `${what} in tiles`, 'tiled', [n, h, w, c], (z) => planTiledConsistencyStep(cd, z, opts));
+  const restore = !opts.tiled
+    ? withinBudget(gpu, what, m.kind, [n, h, w, c], run)
+    : !vae ? withinBudget(gpu, `${what} in tiles`, 'tiled', [n, h, w, c], (z) => planTiledConsistencyStep(cd, z, opts)) : () => {};
   const z = gpu.upload(nchwToNhwc(unscaled, latent.shape), [n, h, w, c], 'latent');
-  const y = opts.tiled ? (vae ? await tiledDecode(vae, z) : await tiledConsistencyDecode(cd, z, opts)) : run(z);
+  let y: Tensor;
+  try {
+    y = opts.tiled ? (vae ? await tiledDecode(vae, z) : await tiledConsistencyDecode(cd, z, opts)) : run(z);
+  } finally {
+    restore();
+  }
   z.release();
   const data = await y.read();
   const [, H, W] = y.shape;

@@ -69,7 +69,7 @@ export class Gpu {
   /** The adapter's info as the device reports it ('' where unknown): what kernel tuning is keyed by (gpu/tune.ts). */
   readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
   onShader?: (label: string, code: string) => void;
-  /** When set to an array, every recorded op is appended (label and FLOPs): for inspection. */
+  /** When set to an array, every recorded op is appended (label and FLOPs; not the ops of a `plan`): for inspection. */
   opLog: { label: string; flops: number }[] | null = null;
 
   /** Whether `planned` runs use the arena (GpuOptions.arena). */
@@ -316,7 +316,7 @@ export class Gpu {
    */
   op(label: string, record: (pass: GPUComputePassEncoder) => void, info: { flops?: number } = {}): void {
     this.checkLost();
-    this.opLog?.push({ label, flops: info.flops ?? 0 });
+    if (!this.planning) this.opLog?.push({ label, flops: info.flops ?? 0 }); // a plan on this device records nothing (a dry-run Gpu logs its plan)
     if (this.dryRun) return;
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {

@@ -83,10 +83,12 @@ export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad
 
 function ruleConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
   const direct = defaultConvVariant(gpu);
-  if (!convPolicy.winograd || !winogradApplies(k, stride, pad)) return direct;
+  // A weight kept only as its cached U has one form left: its Winograd tile size, whatever the policy.
+  const only = k.directReleased && k.winograd ? k.winograd.tile : undefined;
+  if (!only && (!convPolicy.winograd || !winogradApplies(k, stride, pad))) return direct;
   // The subgroup GEMM core needs what the direct subgroup kernel needs: subgroups of exactly 8 lanes.
   const core = convPolicy.winogradCore === 'auto' ? (direct === 'subgroup' ? 'subgroup' : 'shared') : convPolicy.winogradCore;
-  return `${convPolicy.winogradTile === 4 ? 'winograd4' : 'winograd'}${core === 'shared' ? '-shared' : ''}` as ConvVariant;
+  return `${(only ?? convPolicy.winogradTile) === 4 ? 'winograd4' : 'winograd'}${core === 'shared' ? '-shared' : ''}` as ConvVariant;
 }
 
 /**
