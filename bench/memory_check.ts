@@ -58,7 +58,11 @@ try {
       what === 'vae'
         ? new AutoencoderKL(gpu, zeros('sd-vae-ft-mse.json').p, parseAutoencoderKLConfig(zeros('sd-vae-ft-mse.json').config, 'manifest'))
         : new ConsistencyDecoder(gpu, zeros('consistency-decoder.json').p, parseConsistencyConfig(zeros('consistency-decoder.json').config, 'manifest'));
+    const rssModel = status('VmRSS');
     await gpu.sync();
+    const rssSynced = status('VmRSS');
+    (globalThis as { gc?: () => void }).gc?.();
+    const rssCollected = status('VmRSS');
     const decode = (z: Tensor) => (model instanceof AutoencoderKL ? model.decode(z) : model.decode(z, { seed: 0 }));
     // A first decode compiles every pipeline (LLVM's memory while compiling is not the run's) and
     // caches what the policy caches; the second, measured one is the steady state a user repeats.
@@ -93,6 +97,8 @@ try {
       // the whole-process peak also holds what loading left behind (the weights' CPU copies until
       // collected, Dawn's upload staging), which is not GPU memory the plan counts.
       decodePeakRssKiB: status('VmHWM'),
+      // RSS (KiB) once the model is built (weights uploaded), after the GPU ran the uploads, after a GC.
+      loadRssKiB: [rssModel, rssSynced, rssCollected],
       // The first decode (it compiles every pipeline and makes the arena) against its plan's increment.
       firstPlannedRunMiB: mib(firstPlan.peakBytes - firstPlan.allocatedBefore), firstMeasuredRunMiB: mib((firstPeakRss - rssLoaded) * 1024),
     }));
