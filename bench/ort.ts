@@ -1,4 +1,4 @@
-// npm run bench:ort [-- --size 256] [--runs 3] [--ort-threads N] [--weights as-stored|f16]
+// npm run bench:ort [-- --size 256] [--runs 3] [--ort-threads N] [--weights as-stored|f16|f32]
 //
 // SD VAE decode side by side in one process: this project on the WebGPU adapter (lavapipe here) and
 // ONNX Runtime Web's WASM backend (the CPU path a browser user without WebGPU gets), on the same
@@ -17,25 +17,19 @@ import { Gpu } from '../src/gpu/gpu.js';
 import { nhwcToNchw } from '../src/gpu/tensor.js';
 import { maxAbsDiff } from '../src/check/compare.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
-import type { WeightStorage } from '../src/kernels/weight_format.js';
 import { autoencoderKLDecoderOnnx } from './onnx/vae_decoder.js';
 import { tableWeights } from './onnx/weights.js';
+import { parseOrtBenchArgs } from './ort_args.js';
 import { randomLoader } from './random_weights.js';
 
-const arg = (name: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-};
-const size = Number(arg('size') ?? 256);
-const runs = Number(arg('runs') ?? 3);
-const ortThreads = Number(arg('ort-threads') ?? cpus().length);
-const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
-if (!(size > 0 && size % 8 === 0)) throw new Error(`--size ${arg('size')}: the image side must be a positive multiple of 8`);
-if (!(Number.isInteger(runs) && runs > 0)) throw new Error(`--runs ${arg('runs')}: must be a positive integer`);
-if (!(Number.isInteger(ortThreads) && ortThreads > 0)) throw new Error(`--ort-threads ${arg('ort-threads')}: must be a positive integer`);
+const { size, runs, ortThreads, storage } = parseOrtBenchArgs(process.argv.slice(2), cpus().length);
 const side = size / 8;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 let mesa = '';
 try {
