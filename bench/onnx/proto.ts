@@ -85,19 +85,17 @@ function concat(chunks: Uint8Array[], length = chunks.reduce((a, c) => a + c.len
 export const DataType = { FLOAT: 1, INT64: 7 } as const;
 
 /** AttributeProto.AttributeType values used here. */
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, INTS: 7 } as const;
 
-export type AttributeValue = number | string | number[] | { float: number } | { floats: number[] };
+export type AttributeValue = number | string | number[] | { float: number };
 
-/** An attribute: integers are INT, `{float}` FLOAT, strings STRING, arrays INTS, `{floats}` FLOATS. */
+/** An attribute: numbers are INT, `{float}` FLOAT, strings STRING, number arrays INTS. */
 export function attribute(name: string, value: AttributeValue): Message {
   const m = new Message().string(1, name);
   if (typeof value === 'number') return m.int(3, value).int(20, AttributeType.INT);
   if (typeof value === 'string') return m.string(4, value).int(20, AttributeType.STRING);
   if (Array.isArray(value)) return m.packedInts(8, value).int(20, AttributeType.INTS);
-  if ('float' in value) return m.float(2, value.float).int(20, AttributeType.FLOAT);
-  const packed = new Uint8Array(new Float32Array(value.floats).buffer);
-  return m.bytes(7, packed).int(20, AttributeType.FLOATS);
+  return m.float(2, value.float).int(20, AttributeType.FLOAT);
 }
 
 export function node(opType: string, inputs: readonly string[], outputs: readonly string[], name: string, attrs: Record<string, AttributeValue> = {}): Message {
