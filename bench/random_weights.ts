@@ -14,8 +14,11 @@ interface Manifest {
   keys: { key: string; shape: number[] }[];
 }
 
-/** Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)). */
-export function randomLoader(file: string, storage: WeightStorage = 'as-stored'): { p: ParamLoader; config: Record<string, unknown> } {
+/**
+ * Random parameters of the manifest's names and shapes, scaled like the reference (so activations stay O(1)).
+ * `onValues` sees each tensor's values as they are made (bench/ort.ts hands the same weights to ONNX Runtime).
+ */
+export function randomLoader(file: string, storage: WeightStorage = 'as-stored', onValues?: (name: string, shape: readonly number[], values: Float32Array) => void): { p: ParamLoader; config: Record<string, unknown> } {
   const m: Manifest = JSON.parse(readFileSync(join(root, 'test/fixtures/reference/manifests', file), 'utf8'));
   let s = 12345;
   const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
@@ -28,7 +31,9 @@ export function randomLoader(file: string, storage: WeightStorage = 'as-stored')
         const n = shape.reduce((a, b) => a * b, 1);
         const fanIn = shape.length > 1 ? n / shape[0] : 1;
         const isNormWeight = /norm.*weight$/.test(name);
-        return Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+        const values = Float32Array.from({ length: n }, () => (isNormWeight ? 1 + 0.1 * rand() : name.endsWith('bias') ? 0.1 * rand() : (1.7 * rand()) / Math.sqrt(fanIn)));
+        onValues?.(name, shape, values);
+        return values;
       });
     },
     shapes.keys(),
