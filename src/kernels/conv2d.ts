@@ -27,6 +27,7 @@ import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
 import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
 import { activationDType } from './activation.js';
+import { pointwiseGemmApplies, pointwiseGemmKernel } from './conv1x1.gemm.js';
 
 export type { ConvKernel };
 
@@ -190,7 +191,8 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
   const act = activationDType(x, label);
   const y = gpu.empty([n, hout, wout, k.cout], label, act);
-  const kernel = variants[variant];
+  // 1x1 convs in the automatic choice run on the GEMM core where it applies (conv1x1.gemm.ts).
+  const kernel = opts.variant === undefined && variant === 'subgroup' && pointwiseGemmApplies(gpu, k, stride, pad, act) ? pointwiseGemmKernel : variants[variant];
   if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);
   const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout, format: k.format, act });
 

@@ -1,0 +1,56 @@
+// npm run bench:hotspots [-- --only conv1x1|attention|group-norm] [--reps 7]
+//
+// A/B benchmarks (bench/ab.ts: old and new alternating in one process, medians, ratio) of the changes
+// to the SD VAE decode's and consistency UNet's non-Winograd ops, at the shapes the models run:
+//   conv1x1     the 1x1 convs and Linear layers: direct vec4 subgroup kernel vs the GEMM core
+//               (src/kernels/conv1x1.gemm.ts), SD VAE decoder shapes at a 32x32 latent;
+// Random data; f32 activations and weights.
+
+import { Gpu } from '../src/gpu/gpu.js';
+import { conv2d, Conv2dWeight } from '../src/kernels/conv2d.js';
+import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
+import { ab, abTable, type AbResult } from './ab.js';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const only = arg('only');
+const reps = Number(arg('reps') ?? 7);
+
+function rand(n: number, seed: number): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 31) - 1);
+}
+
+async function conv1x1(gpu: Gpu): Promise<AbResult[]> {
+  // [H, W, Cin, Cout]: decoder.up_blocks.3/2.resnets.0.conv_shortcut, mid-block to_qkv and to_out.0 (1024 tokens).
+  const shapes = [
+    [256, 256, 256, 128, 'conv_shortcut 256->128 at 256x256'],
+    [128, 128, 512, 256, 'conv_shortcut 512->256 at 128x128'],
+    [1024, 1, 512, 1536, 'attention to_qkv 512->1536, 1024 tokens'],
+    [1024, 1, 512, 512, 'attention to_out 512->512, 1024 tokens'],
+  ] as const;
+  const rows: AbResult[] = [];
+  for (const [h, w, cin, cout, what] of shapes) {
+    const x = gpu.upload(rand(h * w * cin, 1), [1, h, w, cin]);
+    const k = Conv2dWeight.fromTorch(gpu, rand(cin * cout, 2).map((v) => v / Math.sqrt(cin)), [cout, cin, 1, 1], rand(cout, 3));
+    const direct = { name: 'direct (subgroup vec4)', run: () => ((pointwisePolicy.enabled = false), conv2d(gpu, x, k)) };
+    const gemm = { name: 'GEMM core', run: () => ((pointwisePolicy.enabled = true), conv2d(gpu, x, k)) };
+    const r = await ab(gpu, what, direct, gemm, reps);
+    const gflop = (2 * h * w * cin * cout) / 1e9;
+    rows.push({ ...r, what: `${what} (${(gflop / (r.oldMs / 1000)).toFixed(1)} -> ${(gflop / (r.newMs / 1000)).toFixed(1)} GFLOP/s)` });
+    x.release();
+    k.release();
+  }
+  pointwisePolicy.enabled = true;
+  return rows;
+}
+
+const gpu = await Gpu.create();
+console.log(`adapter: ${gpu.adapterName}; ${new Date().toISOString()}; reps ${reps} per side, alternating`);
+try {
+  if (!only || only === 'conv1x1') console.log(`\n${abTable(await conv1x1(gpu), 'direct', 'GEMM core')}`);
+} finally {
+  gpu.destroy();
+}
