@@ -4,11 +4,15 @@
 // to the SD VAE decode's and consistency UNet's non-Winograd ops, at the shapes the models run:
 //   conv1x1     the 1x1 convs and Linear layers: direct vec4 subgroup kernel vs the GEMM core
 //               (src/kernels/conv1x1.gemm.ts), SD VAE decoder shapes at a 32x32 latent;
+//   group-norm  group norm + SiLU over rows of more than 1024 channels (the consistency UNet's up-block
+//               norm1 at a 64x64 evaluation): the scalar kernels vs the wide row kernels
+//               (src/kernels/group_norm.wide.ts);
 // Random data; f32 activations and weights.
 
 import { Gpu } from '../src/gpu/gpu.js';
 import { conv2d, Conv2dWeight } from '../src/kernels/conv2d.js';
 import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
+import { groupNorm, groupNormPolicy } from '../src/kernels/group_norm.js';
 import { ab, abTable, type AbResult } from './ab.js';
 
 const arg = (name: string) => {
@@ -47,10 +51,27 @@ async function conv1x1(gpu: Gpu): Promise<AbResult[]> {
   return rows;
 }
 
+async function wideGroupNorm(gpu: Gpu): Promise<AbResult[]> {
+  // [H, W, C]: the consistency UNet's up-block resnets' norm1 inputs (concatenations) at 64x64 and its 8x8 / 16x16 / 32x32 levels.
+  const shapes = [[8, 8, 2048], [16, 16, 2048], [16, 16, 1664], [32, 32, 1664], [32, 32, 1280], [64, 64, 1280]] as const;
+  const rows: AbResult[] = [];
+  for (const [h, w, c] of shapes) {
+    const x = gpu.upload(rand(h * w * c, 1), [1, h, w, c]);
+    const g = gpu.upload(rand(c, 2).map((v) => 1 + 0.1 * v), [c]);
+    const b = gpu.upload(rand(c, 3).map((v) => 0.1 * v), [c]);
+    const run = (wide: boolean) => () => ((groupNormPolicy.wide = wide), groupNorm(gpu, x, g, b, { groups: 32, eps: 1e-5, silu: true }));
+    rows.push(await ab(gpu, `group_norm+silu [1,${h},${w},${c}]`, { name: 'scalar', run: run(false) }, { name: 'wide row', run: run(true) }, reps));
+    for (const t of [x, g, b]) t.release();
+  }
+  groupNormPolicy.wide = true;
+  return rows;
+}
+
 const gpu = await Gpu.create();
 console.log(`adapter: ${gpu.adapterName}; ${new Date().toISOString()}; reps ${reps} per side, alternating`);
 try {
   if (!only || only === 'conv1x1') console.log(`\n${abTable(await conv1x1(gpu), 'direct', 'GEMM core')}`);
+  if (!only || only === 'group-norm') console.log(`\n${abTable(await wideGroupNorm(gpu), 'scalar', 'wide row')}`);
 } finally {
   gpu.destroy();
 }
