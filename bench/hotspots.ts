@@ -7,12 +7,17 @@
 //   group-norm  group norm + SiLU over rows of more than 1024 channels (the consistency UNet's up-block
 //               norm1 at a 64x64 evaluation): the scalar kernels vs the wide row kernels
 //               (src/kernels/group_norm.wide.ts);
+//   attention   the SD VAE mid-block attention's two GEMMs at 1024 tokens x 512 channels (a 32x32 latent):
+//               q·kᵀ on the transposed-B subgroup kernel + probs·v on the vec4 subgroup kernel, vs kᵀ made
+//               once (src/kernels/transpose.ts) and both on the GEMM core (src/kernels/matmul.core_views.ts);
 // Random data; f32 activations and weights.
 
 import { Gpu } from '../src/gpu/gpu.js';
 import { conv2d, Conv2dWeight } from '../src/kernels/conv2d.js';
 import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
 import { groupNorm, groupNormPolicy } from '../src/kernels/group_norm.js';
+import { matmul } from '../src/kernels/matmul.js';
+import { transpose } from '../src/kernels/transpose.js';
 import { ab, abTable, type AbResult } from './ab.js';
 
 const arg = (name: string) => {
@@ -67,10 +72,41 @@ async function wideGroupNorm(gpu: Gpu): Promise<AbResult[]> {
   return rows;
 }
 
+async function attentionGemms(gpu: Gpu): Promise<AbResult[]> {
+  const rows: AbResult[] = [];
+  for (const [tokens, c] of [[1024, 512], [4096, 512]] as const) {
+    const qkv = gpu.upload(rand(tokens * 3 * c, 1), [tokens, 3 * c]);
+    const chunk = Math.min(tokens, (32 * 2 ** 20) / (4 * tokens)); // attentionLimits.scoreBytes' rows
+    const scores = gpu.empty([chunk, tokens]);
+    const q = (t0: number) => ({ tensor: qkv, offset: t0 * 3 * c, rows: chunk, cols: c, ld: 3 * c });
+    const k = { tensor: qkv, offset: c, rows: tokens, cols: c, ld: 3 * c };
+    const v = { tensor: qkv, offset: 2 * c, rows: tokens, cols: c, ld: 3 * c };
+    const s = { tensor: scores, offset: 0, rows: chunk, cols: tokens, ld: tokens };
+    const run = (core: boolean) => () => {
+      const o = gpu.empty([tokens, c]);
+      const kT = core ? transpose(gpu, k) : undefined;
+      for (let t0 = 0; t0 < tokens; t0 += chunk) {
+        if (kT) matmul(gpu, q(t0), { tensor: kT, offset: 0, rows: c, cols: tokens, ld: tokens }, { alpha: 0.04, out: s });
+        else matmul(gpu, q(t0), k, { transB: true, alpha: 0.04, out: s, variant: 'subgroup' });
+        matmul(gpu, s, v, { out: { tensor: o, offset: t0 * c, rows: chunk, cols: c, ld: c }, variant: core ? 'core' : 'subgroup' });
+      }
+      kT?.release();
+      return o;
+    };
+    const r = await ab(gpu, `attention GEMMs, ${tokens} tokens x ${c}`, { name: 'subgroup', run: run(false) }, { name: 'core', run: run(true) }, reps);
+    const gflop = (2 * 2 * tokens * tokens * c) / 1e9;
+    rows.push({ ...r, what: `${r.what} (${(gflop / (r.oldMs / 1000)).toFixed(1)} -> ${(gflop / (r.newMs / 1000)).toFixed(1)} GFLOP/s)` });
+    qkv.release();
+    scores.release();
+  }
+  return rows;
+}
+
 const gpu = await Gpu.create();
 console.log(`adapter: ${gpu.adapterName}; ${new Date().toISOString()}; reps ${reps} per side, alternating`);
 try {
   if (!only || only === 'conv1x1') console.log(`\n${abTable(await conv1x1(gpu), 'direct', 'GEMM core')}`);
+  if (!only || only === 'attention') console.log(`\n${abTable(await attentionGemms(gpu), 'subgroup', 'transpose + core')}`);
   if (!only || only === 'group-norm') console.log(`\n${abTable(await wideGroupNorm(gpu), 'scalar', 'wide row')}`);
 } finally {
   gpu.destroy();

@@ -24,7 +24,7 @@ const shapeIdx = arg('shapes')?.split(',').map(Number) ?? CONV_SHAPES.map((_, i)
 const gpu = await Gpu.create();
 const lavapipeKernels = gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && gpu.features.subgroupMaxSize === 8;
 const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd4', 'winograd', 'subgroup', 'tiled'] : ['tiled'];
-const gemmVariants = convVariants.filter((v): v is MatmulVariant => v === 'tiled' || v === 'subgroup');
+const gemmVariants = convVariants.filter((v): v is 'tiled' | 'subgroup' => v === 'tiled' || v === 'subgroup');
 let mesa = '';
 try {
   mesa = execSync('dpkg-query -W mesa-vulkan-drivers', { encoding: 'utf8' }).trim();

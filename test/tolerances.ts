@@ -44,6 +44,12 @@ export const TOL = {
    * test/kernels/conv2d_variants.test.ts has used for the direct kernels since they were written.
    */
   convRandomPerSqrtK: 2e-5,
+  /**
+   * matmul on random inputs in [-1, 1) against a float64 loop, relative to max(1, max |reference|): f32
+   * accumulation of K <= 1024 products of that size errs by well under 1e-5 of the output's scale (the
+   * bound test/kernels/matmul.test.ts has used since the matmul kernels were written).
+   */
+  matmulRelative: 1e-5,
   /** nearest upsample, concat: pure copies. */
   exact: 0,
   /**
