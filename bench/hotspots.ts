@@ -1,4 +1,4 @@
-// npm run bench:hotspots [-- --only conv1x1|attention|group-norm] [--reps 7]
+// npm run bench:hotspots [-- --only conv1x1|attention|group-norm|load] [--reps 7]  (load runs only when asked for)
 //
 // A/B benchmarks (bench/ab.ts: old and new alternating in one process, medians, ratio) of the changes
 // to the SD VAE decode's and consistency UNet's non-Winograd ops, at the shapes the models run:
@@ -10,6 +10,9 @@
 //   attention   the SD VAE mid-block attention's two GEMMs at 1024 tokens x 512 channels (a 32x32 latent):
 //               q·kᵀ on the transposed-B subgroup kernel + probs·v on the vec4 subgroup kernel, vs kᵀ made
 //               once (src/kernels/transpose.ts) and both on the GEMM core (src/kernels/matmul.core_views.ts);
+//   load        the conv weight reorder every model load runs ([Cout, Cin, kh, kw] -> [kh, kw, Cin, Cout],
+//               CPU), over every conv weight of the SD VAE: the generic permuteRaw with an index function
+//               vs convToGemmLayout's blocked loops (src/kernels/weight_format.ts);
 // Random data; f32 activations and weights.
 
 import { Gpu } from '../src/gpu/gpu.js';
@@ -18,6 +21,8 @@ import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
 import { groupNorm, groupNormPolicy } from '../src/kernels/group_norm.js';
 import { matmul } from '../src/kernels/matmul.js';
 import { transpose } from '../src/kernels/transpose.js';
+import { convToGemmLayout, permuteRaw } from '../src/kernels/weight_format.js';
+import { randomSource } from './random_weights.js';
 import { ab, abTable, type AbResult } from './ab.js';
 
 const arg = (name: string) => {
@@ -102,6 +107,42 @@ async function attentionGemms(gpu: Gpu): Promise<AbResult[]> {
   return rows;
 }
 
+/** CPU time of the SD VAE's conv weight reorders, old and new alternating; medians. */
+function weightReorder(): string {
+  const { source, names } = randomSource('sd-vae-ft-mse.json');
+  const convs = names.filter((n) => n.endsWith('.weight') && source(n)!.shape.length === 4).map((n) => {
+    const e = source(n)!;
+    const b = e.bytes() as Uint8Array;
+    return { shape: e.shape as number[], values: new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4) };
+  });
+  const old = () => {
+    for (const { shape: [cout, cin, kh, kw], values } of convs)
+      permuteRaw({ format: 'f32', values }, values.length, (i) => {
+        const co = i % cout;
+        const ci = Math.floor(i / cout) % cin;
+        const tap = Math.floor(i / (cout * cin));
+        return ((co * cin + ci) * kh + Math.floor(tap / kw)) * kw + (tap % kw);
+      });
+  };
+  const now = () => {
+    for (const { shape: [cout, cin, kh, kw], values } of convs) convToGemmLayout({ format: 'f32', values }, cout, cin, kh, kw);
+  };
+  const times: [number[], number[]] = [[], []];
+  for (let r = 0; r < reps; r++)
+    [old, now].forEach((f, i) => {
+      const t0 = performance.now();
+      f();
+      times[i].push(performance.now() - t0);
+    });
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+  const elems = convs.reduce((a, c) => a + c.values.length, 0);
+  return `| op | permuteRaw ms | convToGemmLayout ms | new / old | reps |\n|---|---:|---:|---:|---:|\n| reorder of the SD VAE's ${convs.length} conv weights (${(elems / 1e6).toFixed(1)} M values, f32) | ${med(times[0]).toFixed(0)} | ${med(times[1]).toFixed(0)} | ${(med(times[1]) / med(times[0])).toFixed(2)} | ${reps} |`;
+}
+
+if (only === 'load') {
+  console.log(weightReorder());
+  process.exit(0);
+}
 const gpu = await Gpu.create();
 console.log(`adapter: ${gpu.adapterName}; ${new Date().toISOString()}; reps ${reps} per side, alternating`);
 try {

@@ -20,12 +20,13 @@ import { randomLoader } from './random_weights.js';
 export function opKind(label: string): string {
   if (label.startsWith('winograd weight transform')) return 'Winograd weight transform (U)';
   if (/ winograd F\(/.test(label)) return 'conv 3x3, Winograd';
-  if (/\] k1x1s\d/.test(label)) return /to_qkv|to_out|time_emb_proj|\.linear/.test(label) ? 'linear (1x1 conv: attention / embedding projections)' : 'conv 1x1 (direct)';
+  if (/\] k1x1s\d/.test(label)) return /to_qkv|to_out|time_emb_proj|\.linear/.test(label) ? 'linear (1x1 conv: attention / embedding projections)' : 'conv 1x1';
   if (/\] k\d+x\d+s\d/.test(label)) return 'conv kxk, direct';
   if (/ stats$/.test(label)) return 'group norm: stats';
   if (/ apply$/.test(label)) return 'group norm: apply';
   if (/\.(scores|probs_v) \[/.test(label)) return 'attention matmuls';
   if (/\.softmax \[/.test(label)) return 'attention softmax';
+  if (/\.key_t \[/.test(label)) return 'attention kᵀ transpose';
   if (/upsample/.test(label)) return 'upsample';
   if (/\.(add|residual) \[/.test(label)) return 'elementwise add';
   if (/->(f16|f32)$/.test(label)) return 'cast';

@@ -25,7 +25,7 @@ import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradTile } from './winograd.js';
 import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
-import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
+import { convertRaw, convToGemmLayout, packWords, type RawWeight, type WeightFormat } from './weight_format.js';
 import { activationDType } from './activation.js';
 import { pointwiseGemmApplies, pointwiseGemmKernel } from './conv1x1.gemm.js';
 
@@ -131,13 +131,8 @@ export class Conv2dWeight {
     if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
     if (gpu.dryRun) return; // a plan uploads nothing
-    const gemm = permuteRaw(convertRaw(weight, this.format, `${label}.weight`), n, (i) => {
-      // i = ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
-      const co = i % cout;
-      const ci = Math.floor(i / cout) % cin;
-      const tap = Math.floor(i / (cout * cin));
-      return ((co * cin + ci) * kh + Math.floor(tap / kw)) * kw + (tap % kw);
-    });
+    // ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
+    const gemm = convToGemmLayout(convertRaw(weight, this.format, `${label}.weight`), cout, cin, kh, kw);
     gpu.writeBuffer(this.w.buffer, 0, packWords(gemm));
     gpu.writeBuffer(this.bias.buffer, 0, bias ?? new Float32Array(cout));
   }
