@@ -1,4 +1,4 @@
-// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16]
+// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab]
 //
 // Where the GPU time of one whole-model run goes, by op kind: one SD VAE decode (a latent of size/8,
 // default 32x32 -> 256x256) or one consistency UNet evaluation (--model consistency, --size 64), full
@@ -8,6 +8,9 @@
 // over N profiled runs. Prints a markdown table of kinds (ms, share, ops, GFLOP/s where the ops
 // record FLOPs) and the slowest single ops. Kinds are read from the op labels the kernels write
 // (`<module path> [shape]... k3x3s1 winograd F(4x4,3x3)`, `... stats`, `... apply`, ...).
+// --ab: the same model with the hot-spot changes of issue 12 switched off (1x1 convs on the direct
+// kernel, group norm's wide rows on the scalar kernels, attention with transposed-B scores) and on,
+// alternating run by run (warm-up for each first), and a table of both per op kind.
 
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
@@ -15,6 +18,16 @@ import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consis
 import type { WeightStorage } from '../src/kernels/weight_format.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { randomLoader } from './random_weights.js';
+import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
+import { groupNormPolicy } from '../src/kernels/group_norm.js';
+import { attentionPolicy } from '../src/models/attention.js';
+
+/** The hot-spot changes on (the default) or off (as before them). */
+function hotspots(on: boolean): void {
+  pointwisePolicy.enabled = on;
+  groupNormPolicy.wide = on;
+  attentionPolicy.transposeK = on;
+}
 
 /** The op kind of a label, for grouping (order matters: the first match wins). */
 export function opKind(label: string): string {
@@ -80,44 +93,65 @@ async function main(): Promise<void> {
     gpu.opLog = null;
     return { wall, log, times: profile ? gpu.timings() : [] };
   };
-  process.stderr.write(`${what}: warm-up run\n`);
-  const warm = await once(false);
-  process.stderr.write(`  warm-up ${(warm.wall / 1000).toFixed(2)} s\n`);
-  const perOp: number[][] = [];
-  const walls: number[] = [];
-  let labels: string[] = [];
-  let flops: number[] = [];
-  for (let r = 0; r < runs; r++) {
-    const { wall, log, times } = await once(true);
-    if (times.length !== log.length) throw new Error(`profiler returned ${times.length} timings for ${log.length} ops`);
-    labels = times.map((t) => t.label);
-    flops = log.map((o) => o.flops);
-    times.forEach((t, i) => (perOp[i] ??= []).push(t.ms));
-    walls.push(wall);
-    process.stderr.write(`  profiled run ${r + 1}/${runs}: ${(wall / 1000).toFixed(2)} s wall\n`);
+  const ab = process.argv.includes('--ab');
+  const sides = ab ? ['before (changes off)', 'after (changes on)'] : ['profiled'];
+  const setSide = (i: number) => hotspots(!ab || i === 1);
+  for (let i = 0; i < sides.length; i++) {
+    setSide(i);
+    process.stderr.write(`${what} (${sides[i]}): warm-up run\n`);
+    const warm = await once(false);
+    process.stderr.write(`  warm-up ${(warm.wall / 1000).toFixed(2)} s\n`);
   }
+  const perOp: number[][][] = sides.map(() => []);
+  const walls: number[][] = sides.map(() => []);
+  const labels: string[][] = sides.map(() => []);
+  const flops: number[][] = sides.map(() => []);
+  for (let r = 0; r < runs; r++)
+    for (let i = 0; i < sides.length; i++) {
+      setSide(i);
+      const { wall, log, times } = await once(true);
+      if (times.length !== log.length) throw new Error(`profiler returned ${times.length} timings for ${log.length} ops`);
+      labels[i] = times.map((t) => t.label);
+      flops[i] = log.map((o) => o.flops);
+      times.forEach((t, j) => (perOp[i][j] ??= []).push(t.ms));
+      walls[i].push(wall);
+      process.stderr.write(`  ${sides[i]} run ${r + 1}/${runs}: ${(wall / 1000).toFixed(2)} s wall\n`);
+    }
+  hotspots(true);
   release();
   gpu.destroy();
   const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-  const ms = perOp.map(median);
-  const total = ms.reduce((a, b) => a + b, 0);
-  const kinds = new Map<string, { ms: number; ops: number; flops: number }>();
-  labels.forEach((l, i) => {
-    const k = kinds.get(opKind(l)) ?? { ms: 0, ops: 0, flops: 0 };
-    k.ms += ms[i];
-    k.ops++;
-    k.flops += flops[i];
-    kinds.set(opKind(l), k);
-  });
-  console.log(`${what}; ${gpu.adapterName}; ${new Date().toISOString()}; weights ${storage}; median of ${runs} profiled run(s) after a warm-up`);
-  console.log(`wall ${(median(walls) / 1000).toFixed(2)} s, GPU time (sum over ops) ${(total / 1000).toFixed(2)} s, ${labels.length} ops\n`);
-  console.log('| op kind | GPU ms | share | ops | GFLOP/s |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const [k, v] of [...kinds].sort((a, b) => b[1].ms - a[1].ms))
-    console.log(`| ${k} | ${v.ms.toFixed(0)} | ${((100 * v.ms) / total).toFixed(1)}% | ${v.ops} | ${v.flops ? (v.flops / 1e6 / v.ms).toFixed(1) : ''} |`);
-  console.log(`\nslowest ${top} ops:\n\n| op | GPU ms | GFLOP/s |\n|---|---:|---:|`);
-  const order = ms.map((_, i) => i).sort((a, b) => ms[b] - ms[a]);
-  for (const i of order.slice(0, top)) console.log(`| ${labels[i]} | ${ms[i].toFixed(1)} | ${flops[i] ? (flops[i] / 1e6 / ms[i]).toFixed(1) : ''} |`);
+  const ms = perOp.map((side) => side.map(median));
+  const totals = ms.map((m) => m.reduce((a, b) => a + b, 0));
+  const kinds = new Map<string, { ms: number[]; ops: number[]; flops: number[] }>();
+  sides.forEach((_, i) =>
+    labels[i].forEach((l, j) => {
+      const k = kinds.get(opKind(l)) ?? { ms: sides.map(() => 0), ops: sides.map(() => 0), flops: sides.map(() => 0) };
+      k.ms[i] += ms[i][j];
+      k.ops[i]++;
+      k.flops[i] += flops[i][j];
+      kinds.set(opKind(l), k);
+    }),
+  );
+  const last = sides.length - 1;
+  console.log(`${what}; ${gpu.adapterName}; ${new Date().toISOString()}; weights ${storage}; median of ${runs} profiled run(s) per side after a warm-up`);
+  sides.forEach((side, i) => console.log(`${side}: wall ${(median(walls[i]) / 1000).toFixed(2)} s, GPU time (sum over ops) ${(totals[i] / 1000).toFixed(2)} s, ${labels[i].length} ops`));
+  console.log('');
+  if (ab) {
+    console.log('| op kind | before GPU ms | after GPU ms | after / before | share after |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const [k, v] of [...kinds].sort((a, b) => b[1].ms[1] - a[1].ms[1]))
+      console.log(`| ${k} | ${v.ms[0].toFixed(0)} | ${v.ms[1].toFixed(0)} | ${v.ms[0] ? (v.ms[1] / v.ms[0]).toFixed(2) : ''} | ${((100 * v.ms[1]) / totals[1]).toFixed(1)}% |`);
+    console.log(`| **total** | **${totals[0].toFixed(0)}** | **${totals[1].toFixed(0)}** | **${(totals[1] / totals[0]).toFixed(3)}** | |`);
+  } else {
+    console.log('| op kind | GPU ms | share | ops | GFLOP/s |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const [k, v] of [...kinds].sort((a, b) => b[1].ms[0] - a[1].ms[0]))
+      console.log(`| ${k} | ${v.ms[0].toFixed(0)} | ${((100 * v.ms[0]) / totals[0]).toFixed(1)}% | ${v.ops[0]} | ${v.flops[0] ? (v.flops[0] / 1e6 / v.ms[0]).toFixed(1) : ''} |`);
+  }
+  console.log(`\nslowest ${top} ops (${sides[last]}):\n\n| op | GPU ms | GFLOP/s |\n|---|---:|---:|`);
+  const order = ms[last].map((_, i) => i).sort((a, b) => ms[last][b] - ms[last][a]);
+  for (const i of order.slice(0, top)) console.log(`| ${labels[last][i]} | ${ms[last][i].toFixed(1)} | ${flops[last][i] ? (flops[last][i] / 1e6 / ms[last][i]).toFixed(1) : ''} |`);
 }
 
 if (process.argv[1]?.endsWith('profile.js')) await main();
