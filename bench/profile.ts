@@ -1,4 +1,4 @@
-// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab]
+// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab] [--profile-warm-up]
 //
 // Where the GPU time of one whole-model run goes, by op kind: one SD VAE decode (a latent of size/8,
 // default 32x32 -> 256x256) or one consistency UNet evaluation (--model consistency, --size 64), full
@@ -10,7 +10,8 @@
 // (`<module path> [shape]... k3x3s1 winograd F(4x4,3x3)`, `... stats`, `... apply`, ...).
 // --ab: the same model with the hot-spot changes of issue 12 switched off (1x1 convs on the direct
 // kernel, group norm's wide rows on the scalar kernels, attention with transposed-B scores) and on,
-// alternating run by run (warm-up for each first), and a table of both per op kind.
+// alternating run by run (warm-up for each first), and a table of both per op kind. --profile-warm-up
+// also profiles the first (warm-up) run, to see what a first run pays beyond a steady one.
 
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
@@ -94,13 +95,22 @@ async function main(): Promise<void> {
     return { wall, log, times: profile ? gpu.timings() : [] };
   };
   const ab = process.argv.includes('--ab');
+  const warmProfile = process.argv.includes('--profile-warm-up');
   const sides = ab ? ['before (changes off)', 'after (changes on)'] : ['profiled'];
   const setSide = (i: number) => hotspots(!ab || i === 1);
   for (let i = 0; i < sides.length; i++) {
     setSide(i);
     process.stderr.write(`${what} (${sides[i]}): warm-up run\n`);
-    const warm = await once(false);
+    const warm = await once(warmProfile);
     process.stderr.write(`  warm-up ${(warm.wall / 1000).toFixed(2)} s\n`);
+    if (warmProfile) {
+      // The first run's GPU time per kind: what a first decode pays beyond a steady one, op by op.
+      const byKind = new Map<string, number>();
+      warm.times.forEach((t) => byKind.set(opKind(t.label), (byKind.get(opKind(t.label)) ?? 0) + t.ms));
+      const sum = warm.times.reduce((a, t) => a + t.ms, 0);
+      console.log(`warm-up (first) run: wall ${(warm.wall / 1000).toFixed(2)} s, GPU time (sum over ops) ${(sum / 1000).toFixed(2)} s, ${warm.times.length} ops`);
+      for (const [k, ms] of [...byKind].sort((a, b) => b[1] - a[1])) console.log(`  first run: ${k} ${ms.toFixed(0)} ms`);
+    }
   }
   const perOp: number[][][] = sides.map(() => []);
   const walls: number[][] = sides.map(() => []);
