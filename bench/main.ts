@@ -25,7 +25,7 @@ const gpu = await Gpu.create();
 const lavapipeKernels = gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && gpu.features.subgroupMaxSize === 8;
 // Adapters without 8-lane subgroups: Winograd on the shared-memory GEMM core (winograd.gemm_shared.ts) and the tiled direct conv.
 const convVariants: ConvVariant[] = arg('variant') ? [arg('variant') as ConvVariant] : lavapipeKernels ? ['winograd4', 'winograd', 'subgroup', 'tiled'] : ['winograd4-shared', 'winograd-shared', 'tiled'];
-const gemmVariants = convVariants.filter((v): v is MatmulVariant => v === 'tiled' || v === 'subgroup');
+const gemmVariants = convVariants.filter((v): v is 'tiled' | 'subgroup' => v === 'tiled' || v === 'subgroup');
 let mesa = '';
 try {
   mesa = execSync('dpkg-query -W mesa-vulkan-drivers', { encoding: 'utf8' }).trim();

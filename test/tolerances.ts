@@ -37,6 +37,19 @@ export const TOL = {
    * The reference's own f32 error (1e-6..1e-4, README) is 100x below these, so it is not added.
    */
   f16Model: 16,
+  /**
+   * A conv or GEMM on random inputs and weights in [-1, 1) against a float64 loop, per sqrt(K) (K = the
+   * terms each output sums): float32 sums of K terms of size ~1 drift like a random walk of ulps of
+   * partial sums up to ~sqrt(K), so the bound scales with sqrt(K). 2e-5 is the factor
+   * test/kernels/conv2d_variants.test.ts has used for the direct kernels since they were written.
+   */
+  convRandomPerSqrtK: 2e-5,
+  /**
+   * matmul on random inputs in [-1, 1) against a float64 loop, relative to max(1, max |reference|): f32
+   * accumulation of K <= 1024 products of that size errs by well under 1e-5 of the output's scale (the
+   * bound test/kernels/matmul.test.ts has used since the matmul kernels were written).
+   */
+  matmulRelative: 1e-5,
   /** nearest upsample, concat: pure copies. */
   exact: 0,
   /**

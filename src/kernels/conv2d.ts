@@ -25,8 +25,9 @@ import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradCore, type WinogradTile } from './winograd.js';
 import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
-import { convertRaw, packWords, permuteRaw, type RawWeight, type WeightFormat } from './weight_format.js';
+import { convertRaw, convToGemmLayout, packWords, type RawWeight, type WeightFormat } from './weight_format.js';
 import { activationDType } from './activation.js';
+import { pointwiseGemmApplies, pointwiseGemmKernel } from './conv1x1.gemm.js';
 
 export type { ConvKernel };
 
@@ -144,13 +145,8 @@ export class Conv2dWeight {
     if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
     if (gpu.dryRun) return; // a plan uploads nothing
-    const gemm = permuteRaw(convertRaw(weight, this.format, `${label}.weight`), n, (i) => {
-      // i = ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
-      const co = i % cout;
-      const ci = Math.floor(i / cout) % cin;
-      const tap = Math.floor(i / (cout * cin));
-      return ((co * cin + ci) * kh + Math.floor(tap / kw)) * kw + (tap % kw);
-    });
+    // ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
+    const gemm = convToGemmLayout(convertRaw(weight, this.format, `${label}.weight`), cout, cin, kh, kw);
     gpu.writeBuffer(this.w.buffer, this.w.offset, packWords(gemm));
     gpu.writeBuffer(this.bias.buffer, this.bias.offset, bias ?? new Float32Array(cout));
   }
@@ -205,7 +201,8 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
   const act = activationDType(x, label);
   const y = gpu.empty([n, hout, wout, k.cout], label, act);
-  const kernel = variants[variant];
+  // 1x1 convs in the automatic choice run on the GEMM core where it applies (conv1x1.gemm.ts).
+  const kernel = opts.variant === undefined && variant === 'subgroup' && pointwiseGemmApplies(gpu, k, stride, pad, act) ? pointwiseGemmKernel : variants[variant];
   if (!kernel) throw new Error(`${label}: conv variant ${variant} is not available`);
   const pipeline = kernel.pipeline(gpu, { cin: k.cin, cout: k.cout, format: k.format, act });
 

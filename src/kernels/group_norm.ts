@@ -14,8 +14,10 @@
 //   3. apply:    (x − mean)·rstd·γ + β (+ scale/shift, + SiLU), in bands of rows
 // Stats and apply have a row kernel (one workgroup per image row, each invocation owning 4 channels,
 // vec4 loads, no per-element index arithmetic: the fast path, for C a multiple of 4 up to 1024) and a
-// scalar fallback for other channel counts. Partials depend only on the image size, never on the
-// binding limit, so banded and unbanded runs do the same arithmetic and give identical results.
+// scalar fallback for other channel counts; rows of 1028..2048 channels (U = 257..512 units of 4)
+// have wide row kernels (group_norm.wide.ts), in which each invocation owns two units in turn.
+// Partials depend only on the image size, never on the binding limit, so banded and unbanded runs do
+// the same arithmetic and give identical results.
 // Precision: x and y are stored f32 or f16 (activation.ts); x is widened to f32 as it is loaded, the
 // statistics (Welford partials, mean, rstd), gamma, beta, the time embedding's scale/shift and all
 // arithmetic are f32; y is narrowed once at the store.
@@ -25,6 +27,10 @@ import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
 import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
+import { WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
+
+/** `wide: false` sends rows of more than 1024 channels back to the scalar kernels (A/B benchmarks). */
+export const groupNormPolicy = { wide: true };
 
 export interface GroupNormOptions {
   groups: number;
@@ -232,14 +238,20 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
   const V = cpg % 4 === 0 ? 4 : cpg % 2 === 0 ? 2 : 1; // channels per load in the row stats kernel
   const statsUnits = c / V;
   const vecStats = statsUnits <= 256 && (V === 1 || gpu.storageAlign % ((act === 'f16' ? 2 : 4) * V) === 0);
+  // Rows of 1028..2048 channels (4 per unit, 4 per group load): the wide row kernels (group_norm.wide.ts).
+  const wide = groupNormPolicy.wide && V === 4 && units > 256 && units <= WIDE_MAX_UNITS && gpu.storageAlign % ((act === 'f16' ? 2 : 4) * 4) === 0;
   gpu.op(`${tag} stats`, (pass) => {
-    const pipe = vecStats ? gpu.pipeline(`group_norm.stats.row${V}${dk}`, () => rowStatsWgsl(V, act)) : gpu.pipeline(`group_norm.stats${dk}`, statsWgsl(act));
+    const pipe = wide
+      ? gpu.pipeline(`group_norm.stats.wide${dk}`, () => wideStatsWgsl(act, CHAN))
+      : vecStats ? gpu.pipeline(`group_norm.stats.row${V}${dk}`, () => rowStatsWgsl(V, act)) : gpu.pipeline(`group_norm.stats${dk}`, statsWgsl(act));
     for (const { r0, r1 } of statsBands) {
       const xb = gpu.bind(x, r0 * rowElems, r1 * rowElems);
-      const params = vecStats
+      const params = wide
+        ? packParams([h, w, units, o.groups, 1, r0, r1 - r0, xb.base])
+        : vecStats
         ? packParams([h, w, statsUnits, o.groups, Math.floor(256 / statsUnits), r0, r1 - r0, xb.base])
         : packParams([h, w, c, o.groups, 1, h, r0, r1 - r0, xb.base]);
-      gpu.dispatch(pass, pipe, params, [xb.binding, gpu.bindWhole(partial)], vecStats ? r1 - r0 : (r1 - r0) * o.groups);
+      gpu.dispatch(pass, pipe, params, [xb.binding, gpu.bindWhole(partial)], vecStats || wide ? r1 - r0 : (r1 - r0) * o.groups);
     }
     const fin = gpu.pipeline('group_norm.finalize', finalizeWgsl);
     gpu.dispatch(pass, fin, packParams([n * o.groups, o.groups, h, { f32: o.eps }]), [gpu.bindWhole(partial), gpu.bindWhole(stats)], Math.ceil((n * o.groups) / 64));
@@ -247,10 +259,12 @@ export function groupNorm(gpu: Gpu, x: Tensor, weight: Tensor, bias: Tensor, o: 
 
   const key = `${o.silu ? '.silu' : ''}${o.scaleShift ? '.ss' : ''}`;
   const extra = o.scaleShift ? [gpu.bindWhole(o.scaleShift)] : [];
-  if (rowKernels) {
+  if (rowKernels || wide) {
     const bands = planBands(gpu, rows, (r0, r1) => [[r0 * rowElems, r1 * rowElems]], tag);
     gpu.op(`${tag} apply`, (pass) => {
-      const pipe = gpu.pipeline(`group_norm.apply.row${key}${dk}`, () => rowApplyWgsl(!!o.silu, !!o.scaleShift, act));
+      const pipe = wide
+        ? gpu.pipeline(`group_norm.apply.wide${key}${dk}`, () => wideApplyWgsl(!!o.silu, !!o.scaleShift, act))
+        : gpu.pipeline(`group_norm.apply.row${key}${dk}`, () => rowApplyWgsl(!!o.silu, !!o.scaleShift, act));
       for (const { r0, r1 } of bands) {
         const [xb, yb] = [gpu.bind(x, r0 * rowElems, r1 * rowElems), gpu.bind(y, r0 * rowElems, r1 * rowElems)];
         const bindings = [xb.binding, gpu.bindWhole(stats), gpu.bindWhole(weight), gpu.bindWhole(bias), yb.binding, ...extra];

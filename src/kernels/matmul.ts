@@ -18,6 +18,7 @@ import { packParams } from '../gpu/wgsl.js';
 import type { MatmulKernel } from './matmul.common.js';
 import { subgroupMatmulKernel } from './matmul.subgroup.js';
 import { tiledMatmulKernel } from './matmul.tiled.js';
+import { coreViewsApply, coreViewsMatmulKernel } from './matmul.core_views.js';
 
 /** Element (r, c) is at offset + r*ld + c of the tensor (elements, f32). */
 export interface MatrixView {
@@ -28,7 +29,8 @@ export interface MatrixView {
   ld: number;
 }
 
-export type MatmulVariant = 'tiled' | 'subgroup';
+/** 'core': the GEMM core for aligned views (matmul.core_views.ts), chosen over 'subgroup' wherever it applies. */
+export type MatmulVariant = 'tiled' | 'subgroup' | 'core';
 
 export interface MatmulOptions {
   transB?: boolean;
@@ -42,7 +44,7 @@ export interface MatmulOptions {
   variant?: MatmulVariant;
 }
 
-const variants: Record<MatmulVariant, MatmulKernel> = { tiled: tiledMatmulKernel, subgroup: subgroupMatmulKernel };
+const variants: Record<MatmulVariant, MatmulKernel> = { tiled: tiledMatmulKernel, subgroup: subgroupMatmulKernel, core: coreViewsMatmulKernel };
 
 export function defaultMatmulVariant(gpu: Gpu): MatmulVariant {
   return gpu.features.subgroups && gpu.features.subgroupMinSize === 8 && gpu.features.subgroupMaxSize === 8 ? 'subgroup' : 'tiled';
@@ -80,9 +82,13 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   checkView(out, `${label} out`);
   if (out.rows !== m || out.cols !== n) throw new Error(`${label}: out view is ${out.rows}x${out.cols}, expected ${m}x${n}`);
 
-  const kernel = variants[opts.variant ?? defaultMatmulVariant(gpu)];
   // vec4 loads when every vec4 of A and B is aligned (bands start on 256-byte boundaries, see gpu.bind).
   const vec4 = !transB && k % 32 === 0 && n % 4 === 0 && [a.ld, a.offset, b.ld, b.offset].every((v) => v % 4 === 0);
+  const core = coreViewsApply(transB, n, k, [a.ld, a.offset, b.ld, b.offset, out.ld, out.offset]);
+  const auto = defaultMatmulVariant(gpu);
+  const variant = opts.variant ?? (auto === 'subgroup' && core ? 'core' : auto);
+  if (variant === 'core' && !core) throw new Error(`${label}: the core variant needs B not transposed, K % 32 == 0, N % 32 == 0 and strides and offsets % 4 == 0`);
+  const kernel = variants[variant];
   const pipeline = kernel.pipeline(gpu, { vec4 });
   const bBind = bindParam(gpu, b.tensor, span(b), `${label} B`);
   const biasBind = opts.bias ? bindParam(gpu, opts.bias, [0, n], `${label} bias`) : { binding: gpu.spareBinding(), base: 0 }; // unread when no bias
@@ -102,8 +108,11 @@ export function matmul(gpu: Gpu, a: MatrixView, b: MatrixView, opts: MatmulOptio
   return out.tensor;
 }
 
-/** Binds elements [start, end) of a parameter-like tensor, checked against the device's real limit. */
-function bindParam(gpu: Gpu, t: Tensor, [start, end]: Range, what: string): { binding: GPUBufferBinding; base: number } {
+/**
+ * Binds elements [start, end) of a parameter-like tensor, checked against the device's real limit (also
+ * used by transpose.ts: the one place outside gpu.bind that binds a tensor at an explicit offset).
+ */
+export function bindParam(gpu: Gpu, t: Tensor, [start, end]: Range, what: string): { binding: GPUBufferBinding; base: number } {
   t.assertLive();
   const alignElems = gpu.storageAlign / 4;
   const base = Math.floor(start / alignElems) * alignElems;

@@ -4,7 +4,7 @@
 //
 //   t = group_norm(x) viewed as tokens [N, HW, C]            (token index h*W + w)
 //   q, k, v = t·Wqᵀ + bq, t·Wkᵀ + bk, t·Wvᵀ + bv               (one fused GEMM: [HW, C] x [C, 3C])
-//   p = softmax(q·kᵀ / √C) over keys
+//   p = softmax(q·kᵀ / √C) over keys                        (kᵀ made once per image where the GEMM core runs it)
 //   y = ((p·v)·Woᵀ + bo + x) / rescale_output_factor
 //
 // Memory: the score matrix is HW x HW per image (64 MiB at a 64x64 latent, 1 GiB at 128x128), so it is
@@ -17,8 +17,9 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { add } from '../kernels/elementwise.js';
 import { LinearWeight, linear } from '../kernels/linear.js';
-import { matmul } from '../kernels/matmul.js';
+import { defaultMatmulVariant, matmul } from '../kernels/matmul.js';
 import { sliceChannels } from '../kernels/slice.js';
+import { transpose } from '../kernels/transpose.js';
 import { softmaxRows } from '../kernels/softmax.js';
 import { emit, type RunContext } from './context.js';
 import { GroupNorm, Linear } from './layers.js';
@@ -33,6 +34,13 @@ export interface AttentionConfig {
 
 /** Bytes of one score chunk (rows x HW floats); exported so tests can force small chunks. */
 export const attentionLimits = { scoreBytes: 32 * 1024 * 1024 };
+
+/**
+ * `transposeK`: on adapters with the GEMM core (8-lane subgroups), K is transposed once per image so
+ * that q·kᵀ is a plain product on the core (kernels/matmul.core_views.ts) rather than the transposed-B
+ * path; `false` keeps the transposed-B product (A/B benchmarks, tests).
+ */
+export const attentionPolicy = { transposeK: true };
 
 export class Attention {
   readonly path: string;
@@ -74,26 +82,29 @@ export class Attention {
     const chunk = attentionChunkRows(gpu, tokens);
     const scores = gpu.empty([chunk, tokens], `${L}.scores`);
     const scale = 1 / Math.sqrt(c);
-    // k and v as tensors of their own: q·kᵀ binding q and k as two views of qkv would bind one
-    // range twice, which WebGPU refuses when bindings are read-write (gpu.ts, asArenaBindings).
-    const kAll = sliceChannels(gpu, qkv, c, 2 * c, `${L}.key`); // [N, HW, C]
-    const vAll = sliceChannels(gpu, qkv, 2 * c, 3 * c, `${L}.value`);
+    // Only where the core then applies: C and HW multiples of 32 (its K and N steps).
+    const transposeK = attentionPolicy.transposeK && defaultMatmulVariant(gpu) === 'subgroup' && c % 32 === 0 && tokens % 32 === 0;
+    // Otherwise k as a tensor of its own [N, HW, C]: q·kᵀ binding q and k as two views of qkv would bind
+    // one range twice, which WebGPU refuses when the bindings are read-write (gpu.ts, aliasedPipeline).
+    const kAll = transposeK ? undefined : sliceChannels(gpu, qkv, c, 2 * c, `${L}.key`);
     for (let b = 0; b < n; b++) {
       const base = b * tokens * 3 * c;
-      const k = { tensor: kAll, offset: b * tokens * c, rows: tokens, cols: c, ld: c };
-      const v = { tensor: vAll, offset: b * tokens * c, rows: tokens, cols: c, ld: c };
+      const v = { tensor: qkv, offset: base + 2 * c, rows: tokens, cols: c, ld: 3 * c };
+      // kT [C, HW]: q·kᵀ as a plain product (the same sums over C, in the same order).
+      const kT = transposeK ? transpose(gpu, { tensor: qkv, offset: base + c, rows: tokens, cols: c, ld: 3 * c }, `${L}.key_t`) : undefined;
       for (let t0 = 0; t0 < tokens; t0 += chunk) {
         const rows = Math.min(chunk, tokens - t0);
         const q = { tensor: qkv, offset: base + t0 * 3 * c, rows, cols: c, ld: 3 * c };
         const s = { tensor: scores, offset: 0, rows, cols: tokens, ld: tokens };
-        matmul(gpu, q, k, { transB: true, alpha: scale, out: s, label: `${L}.scores` });
+        if (kT) matmul(gpu, q, { tensor: kT, offset: 0, rows: c, cols: tokens, ld: tokens }, { alpha: scale, out: s, label: `${L}.scores` });
+        else matmul(gpu, q, { tensor: kAll!, offset: b * tokens * c, rows: tokens, cols: c, ld: c }, { transB: true, alpha: scale, out: s, label: `${L}.scores` });
         softmaxRows(gpu, scores, `${L}.softmax`, rows);
         matmul(gpu, s, v, { out: { tensor: o, offset: (b * tokens + t0) * c, rows, cols: c, ld: c }, label: `${L}.probs_v` });
       }
+      kT?.release();
     }
+    kAll?.release();
     scores.release();
-    kAll.release();
-    vAll.release();
     qkv.release();
     const oStored = cast(gpu, o, activationDType(x, L), `${L}.attn_${x.dtype}`);
     if (oStored !== o) o.release();

@@ -93,6 +93,7 @@ describe('f16 activations: group norm', () => {
     ['row kernels, silu', [1, 6, 5, 64], 32, true, false],
     ['row kernels, scale/shift (f32) + silu', [2, 4, 3, 32], 8, true, true],
     ['scalar kernels (C 6)', [1, 5, 4, 6], 3, false, false],
+    ['wide row kernels (C 1280), scale/shift (f32) + silu', [1, 3, 4, 1280], 32, true, true],
     ['row stats with 2 channels per group', [1, 4, 4, 64], 32, false, false],
   ];
   for (const [name, shape, groups, siluOn, ss] of cases)

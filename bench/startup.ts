@@ -1,0 +1,96 @@
+// npm run bench:startup [-- --size 256] [--dir /tmp/sdvae-random-vae] [--cold]
+//
+// What a whole `sdvae decode` process costs beyond its steady decode: a full-size SD VAE with random
+// weights of the real shapes (bench/random_weights.ts) is written once as a diffusers folder (f32
+// safetensors, ~320 MB; kept for later runs) with a stored 1x4x(size/8)x(size/8) latent, then
+//   1. the CLI itself: `sdvae decode LATENT --vae DIR -o OUT.png` in a child process, wall time;
+//   2. in this process, phase by phase: Gpu.create, AutoencoderKL.load (read + upload), the first
+//      decode (its recording time includes creating every pipeline: Dawn compiles WGSL and lavapipe
+//      compiles to machine code when a pipeline is created) and two steady decodes;
+// and prints the CLI's time over the steady decode. --cold disables Mesa's on-disk shader cache
+// (MESA_SHADER_CACHE_DISABLE=true, for both) so that every pipeline is compiled from scratch, as on a
+// first run; without it, the cache kept by earlier runs makes pipeline creation cheap.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Gpu } from '../src/gpu/gpu.js';
+import { AutoencoderKL } from '../src/models/autoencoder_kl.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeLatentFile } from '../src/io/latents.js';
+import { latentSpaceId } from '../src/io/latent_space.js';
+import { randomSource } from './random_weights.js';
+
+const arg = (name: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const size = Number(arg('size') ?? 256);
+const dir = arg('dir') ?? '/tmp/sdvae-random-vae';
+const cold = process.argv.includes('--cold');
+if (cold) process.env.MESA_SHADER_CACHE_DISABLE = 'true';
+const root = join(import.meta.dirname, '..', '..');
+
+/** The manifest's names and shapes with bench/random_weights.ts' values, as a diffusers folder. */
+function writeRandomVae(): void {
+  if (existsSync(join(dir, 'diffusion_pytorch_model.safetensors'))) return;
+  mkdirSync(dir, { recursive: true });
+  const { source, names, config } = randomSource('sd-vae-ft-mse.json');
+  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Uint8Array }> = {};
+  for (const key of names) {
+    const e = source(key)!;
+    tensors[key] = { dtype: 'F32', shape: [...e.shape], data: e.bytes() as Uint8Array };
+  }
+  writeSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), tensors);
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
+}
+
+const s = (ms: number) => (ms / 1000).toFixed(2);
+
+async function main(): Promise<void> {
+  writeRandomVae();
+  const h = size / 8;
+  const latentPath = join(dir, `latent-${h}.latent.safetensors`);
+  const data = Float32Array.from({ length: 4 * h * h }, (_, i) => Math.sin(i * 0.7) * 4 * 0.18215);
+  writeLatentFile(latentPath, { data, shape: [1, 4, h, h], precision: 'fp32', meta: { model: 'AutoencoderKL:random', latentSpace: latentSpaceId(4, 8, 0.18215), scalingFactor: 0.18215 } }, { force: true });
+  const out = join(dir, `out-${size}.png`);
+  rmSync(out, { force: true });
+
+  const cli = join(root, 'dist/src/cli/main.js');
+  let t = performance.now();
+  execFileSync(process.execPath, [cli, 'decode', latentPath, '--vae', dir, '-o', out, '--force'], { stdio: ['ignore', 'ignore', 'inherit'], env: process.env });
+  const cliMs = performance.now() - t;
+
+  t = performance.now();
+  const gpu = await Gpu.create();
+  const createMs = performance.now() - t;
+  t = performance.now();
+  const vae = await AutoencoderKL.load(gpu, dir);
+  await gpu.sync();
+  const loadMs = performance.now() - t;
+  const z = gpu.upload(data.map((v) => v / 0.18215), [1, h, h, 4]); // NHWC and NCHW agree on this synthetic pattern's statistics; only speed is measured
+  const decode = async () => {
+    const t0 = performance.now();
+    const y = vae.decode(z);
+    const recordMs = performance.now() - t0;
+    await gpu.sync();
+    const ms = performance.now() - t0;
+    y.release();
+    return { recordMs, ms };
+  };
+  const first = await decode();
+  const steady = [await decode(), await decode()];
+  gpu.destroy();
+  const steadyMs = Math.min(...steady.map((d) => d.ms));
+  console.log(`SD VAE decode 1x4x${h}x${h} -> ${size}x${size}, random f32 weights (${dir}); ${new Date().toISOString()}; Mesa shader cache ${cold ? 'disabled (cold)' : 'enabled (warm from earlier runs)'}\n`);
+  console.log('| phase | s |\n|---|---:|');
+  console.log(`| \`sdvae decode\` process, wall | ${s(cliMs)} |`);
+  console.log(`| Gpu.create | ${s(createMs)} |`);
+  console.log(`| AutoencoderKL.load (read + upload) | ${s(loadMs)} |`);
+  console.log(`| first decode: recording (creates the pipelines) | ${s(first.recordMs)} |`);
+  console.log(`| first decode: total | ${s(first.ms)} |`);
+  console.log(`| steady decode (best of 2; recording ${s(Math.min(...steady.map((d) => d.recordMs)))}) | ${s(steadyMs)} |`);
+  console.log(`| **process / steady decode** | **${(cliMs / steadyMs).toFixed(2)}x** |`);
+}
+
+await main();
