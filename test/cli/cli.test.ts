@@ -162,7 +162,7 @@ describe('sdvae check', () => {
     const lat = join(dir, 'b.latent.safetensors');
     expect(await runEncode([IMG, '--vae', VAE, '-o', lat, '--resize', '32', '--memory-budget', '4GiB'])).toBe(0);
     const png = join(dir, 'b.png');
-    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', '1MiB'])).rejects.toThrow(/needs \d+ MiB of GPU memory .* above the memory budget of 1 MiB\. To need less/);
+    await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', '1MiB'])).rejects.toThrow(/needs \d+ MiB of GPU memory .* above the memory budget of 1 MiB\. With Winograd transforms made at each use and direct convolutions it still needs \d+ MiB\. To need less/);
     expect(existsSync(png)).toBe(false);
     await expect(runDecode([lat, '--vae', VAE, '-o', png, '--memory-budget', 'lots'])).rejects.toThrow(/--memory-budget: expected a size such as 6GiB/);
   });
