@@ -77,9 +77,7 @@ export class Gpu {
   /** The layout of the most recently planned run (for reports: ArenaTrace.peakAt says what is live at its peak). */
   lastLayout: ArenaLayout | undefined;
 
-  private pipelines = new Map<string, GPUComputePipeline>();
-  /** Each pipeline's WGSL and its read-only storage bindings (for aliasedPipeline). */
-  private sources = new WeakMap<GPUComputePipeline, { key: string; src: string; readOnly: Set<number> }>();
+  private pipelines = new Map<string, PipelineHandle>();
   private layouts = new WeakMap<object, Map<string, ArenaLayout>>();
   private textureBytes = new Map<GPUTexture, number>();
   private planEnd: (() => void)[] = [];
@@ -262,17 +260,20 @@ export class Gpu {
 
   // ---- pipelines and dispatch ----------------------------------------------------------------
 
-  /** A compute pipeline for `code`, created once per key. */
+  /**
+   * A compute pipeline for `code`, one per key. What it returns is a handle: the WGSL is compiled at the
+   * first dispatch that uses it, in the variant that dispatch needs (`compiled`), so a kernel that only
+   * ever runs with read-write bindings (the arena's) is compiled once, not twice.
+   */
   pipeline(key: string, code: () => string): GPUComputePipeline {
     if (this.dryRun) return {} as GPUComputePipeline; // never used: ops record nothing in a dry run
-    let p = this.pipelines.get(key);
-    if (!p) {
+    let h = this.pipelines.get(key);
+    if (!h) {
       const src = code();
-      p = this.createPipeline(key, src);
-      this.pipelines.set(key, p);
-      this.sources.set(p, { key, src, readOnly: readOnlyBindings(src) });
+      h = { key, src, readOnly: readOnlyBindings(src), compiled: new Map() };
+      this.pipelines.set(key, h);
     }
-    return p;
+    return h as unknown as GPUComputePipeline;
   }
 
   private createPipeline(key: string, src: string): GPUComputePipeline {
@@ -284,28 +285,27 @@ export class Gpu {
   }
 
   /**
-   * The pipeline for a dispatch whose read-only bindings share a buffer with a written one, with those
-   * bindings declared read-write. WebGPU validates usage per buffer, not per range: a buffer bound
-   * read-only and read-write in one dispatch is an error even when the ranges are apart, while
-   * read-write bindings may share a buffer if they do not overlap. In the arena an op's inputs and its
-   * output are often ranges of one bin; everywhere else they are separate buffers and the kernel runs
-   * as written. The kernel still only reads those bindings.
+   * The compiled pipeline a dispatch runs: as written, or, where read-only bindings share a buffer with
+   * a written one, with those bindings declared read-write. WebGPU validates usage per buffer, not per
+   * range: a buffer bound read-only and read-write in one dispatch is an error even when the ranges are
+   * apart, while read-write bindings may share a buffer if they do not overlap. In the arena an op's
+   * inputs and its output are often ranges of one bin; elsewhere they are separate buffers and the
+   * kernel runs as written. The kernel still only reads those bindings.
    */
-  private aliasedPipeline(p: GPUComputePipeline, buffers: GPUBufferBinding[]): GPUComputePipeline {
-    const info = this.sources.get(p);
-    if (!info) return p;
+  private compiled(p: GPUComputePipeline, buffers: GPUBufferBinding[]): GPUComputePipeline {
+    const h = p as unknown as PipelineHandle;
+    if (!(h.compiled instanceof Map)) return p; // a pipeline made elsewhere
     const written = new Set<GPUBuffer>();
     buffers.forEach((b, i) => {
-      if (b.buffer && !info.readOnly.has(i + 1)) written.add(b.buffer);
+      if (b.buffer && !h.readOnly.has(i + 1)) written.add(b.buffer);
     });
-    const promote = buffers.flatMap((b, i) => (b.buffer && written.has(b.buffer) && info.readOnly.has(i + 1) ? [i + 1] : []));
-    if (!promote.length) return p;
-    const key = `${info.key} (read-write ${promote.join(',')})`;
-    let q = this.pipelines.get(key);
+    const promote = buffers.flatMap((b, i) => (b.buffer && written.has(b.buffer) && h.readOnly.has(i + 1) ? [i + 1] : []));
+    const variant = promote.join(',');
+    let q = h.compiled.get(variant);
     if (!q) {
-      const src = promote.reduce((code, i) => code.replace(new RegExp(`(@binding\\(${i}\\)\\s*var<storage,\\s*)read>`), '$1read_write>'), info.src);
-      q = this.createPipeline(key, src);
-      this.pipelines.set(key, q);
+      const src = promote.reduce((code, i) => code.replace(new RegExp(`(@binding\\(${i}\\)\\s*var<storage,\\s*)read>`), '$1read_write>'), h.src);
+      q = this.createPipeline(variant ? `${h.key} (read-write ${variant})` : h.key, src);
+      h.compiled.set(variant, q);
     }
     return q;
   }
@@ -335,7 +335,7 @@ export class Gpu {
    * `wid.x + wid.y * nwg.x` (see `linearWorkgroup` in wgsl.ts).
    */
   dispatch(pass: GPUComputePassEncoder, p: GPUComputePipeline, params: Uint32Array, buffers: GPUBufferBinding[], groups: number | [number, number, number]): void {
-    const pipeline = this.aliasedPipeline(p, buffers);
+    const pipeline = this.compiled(p, buffers);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.uniform(params) }];
     buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
@@ -542,6 +542,14 @@ export class Gpu {
     // chunk can be rewritten for every command buffer.
     this.device.queue.writeBuffer(this.uniformChunks[this.uniformChunk], 0, this.uniformCpu.buffer, 0, this.uniformOffset);
   }
+}
+
+/** What Gpu.pipeline returns: a kernel's WGSL, its read-only bindings, and its compiled variants by promoted bindings. */
+interface PipelineHandle {
+  key: string;
+  src: string;
+  readOnly: Set<number>;
+  compiled: Map<string, GPUComputePipeline>;
 }
 
 /** The binding numbers a WGSL module declares `var<storage, read>`. */

@@ -85,7 +85,7 @@ export class Attention {
     // Only where the core then applies: C and HW multiples of 32 (its K and N steps).
     const transposeK = attentionPolicy.transposeK && defaultMatmulVariant(gpu) === 'subgroup' && c % 32 === 0 && tokens % 32 === 0;
     // Otherwise k as a tensor of its own [N, HW, C]: q·kᵀ binding q and k as two views of qkv would bind
-    // one range twice, which WebGPU refuses when the bindings are read-write (gpu.ts, aliasedPipeline).
+    // one range twice, which WebGPU refuses when the bindings are read-write (gpu.ts, Gpu.compiled).
     const kAll = transposeK ? undefined : sliceChannels(gpu, qkv, c, 2 * c, `${L}.key`);
     for (let b = 0; b < n; b++) {
       const base = b * tokens * 3 * c;

@@ -34,8 +34,10 @@ describe('Gpu runtime', () => {
   });
 
   it('reports GPU errors with the op that caused them', async () => {
-    gpu().pipeline('deliberately-broken-kernel', () => 'this is not wgsl');
-    await expect(gpu().sync()).rejects.toThrow(/deliberately-broken-kernel/);
+    const g = gpu();
+    const p = g.pipeline('deliberately-broken-kernel', () => 'this is not wgsl'); // compiled at its first dispatch
+    g.op('an op running it', (pass) => g.dispatch(pass, p, new Uint32Array(4), [], 1));
+    await expect(g.sync()).rejects.toThrow(/GPU error in create pipeline deliberately-broken-kernel/);
   });
 
   it('reuses pooled buffers: repeated runs do not grow memory', async () => {
