@@ -27,7 +27,7 @@ import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
 import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
-import { WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
+import { rowApplyBindings, WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
 
 /** `wide: false` sends rows of more than 1024 channels back to the scalar kernels (A/B benchmarks). */
 export const groupNormPolicy = { wide: true };
@@ -177,14 +177,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 // t % U for the whole row, so its statistics, gamma, beta (and scale/shift) are loaded once and the
 // pixel loop is one vec4 load, a few FMAs and one store.
 const rowApplyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
-struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<${storageType(act, 4)}>;
-@group(0) @binding(2) var<storage, read> stats: array<vec2f>;
-@group(0) @binding(3) var<storage, read> gamma: array<vec4f>;
-@group(0) @binding(4) var<storage, read> beta: array<vec4f>;
-@group(0) @binding(5) var<storage, read_write> y: array<${storageType(act, 4)}>;
-${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}
+${rowApplyBindings(scaleShift, act)}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

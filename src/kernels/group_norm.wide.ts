@@ -53,16 +53,19 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   }
 }`;
 
-/** Params as the row apply kernel: (H, W, U, G, slots (unused), row0, rows, inBase, outBase). */
-export const wideApplyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
-struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
+/** The row apply kernels' params and bindings (group_norm.ts's and this file's). */
+export const rowApplyBindings = (scaleShift: boolean, act: ActivationDType) => /* wgsl */ `struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<${storageType(act, 4)}>;
 @group(0) @binding(2) var<storage, read> stats: array<vec2f>;
 @group(0) @binding(3) var<storage, read> gamma: array<vec4f>;
 @group(0) @binding(4) var<storage, read> beta: array<vec4f>;
 @group(0) @binding(5) var<storage, read_write> y: array<${storageType(act, 4)}>;
-${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}
+${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}`;
+
+/** Params as the row apply kernel: (H, W, U, G, slots (unused), row0, rows, inBase, outBase). */
+export const wideApplyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
+${rowApplyBindings(scaleShift, act)}
 ${LINEAR_WORKGROUP}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
