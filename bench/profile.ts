@@ -1,4 +1,4 @@
-// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab] [--profile-warm-up]
+// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab] [--profile-warm-up] [--arena off]
 //
 // Where the GPU time of one whole-model run goes, by op kind: one SD VAE decode (a latent of size/8,
 // default 32x32 -> 256x256) or one consistency UNet evaluation (--model consistency, --size 64), full
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs') ?? 1);
   const top = Number(arg('top') ?? 15);
   const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
-  const gpu = await Gpu.create();
+  const gpu = await Gpu.create({ arena: arg('arena') !== 'off' }); // --arena off: pooled buffers only (an A/B of the arena)
   if (!gpu.profiler.supported) throw new Error(`${gpu.adapterName}: no timestamp-query feature, so no GPU times to profile`);
   let run: () => Tensor;
   let what: string;
