@@ -12,8 +12,7 @@
 // smallest idle buffer up to twice its size; failing that, a new buffer is made. Idle buffers are not
 // destroyed mid-run (see acquire: that would not free memory before the GPU catches up), so the pool
 // holds more than the peak of live tensors: up to ~2x for the consistency UNet, whose tensors come in
-// many sizes (bench:memory shows both). Placing tensors at planned offsets in shared buffers is the
-// way to hold only the live peak (docs/benchmarks.md, "what is left").
+// many sizes (docs/benchmarks.md, the memory table before the arena), which is why model runs use the arena.
 
 import { ArenaReplay, ArenaTrace, arenaBytes, packArena, type ArenaLayout } from './arena.js';
 
