@@ -77,11 +77,11 @@ export class BufferPool {
   /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
   dryRun = false;
 
-  private idleBytes = 0;
   /** Stand-in buffers made while planning (Gpu.plan), destroyed when it ends. */
   private planStubs: Set<GPUBuffer> | undefined;
   private planSaved: { peakInUseBytes: number; peakAllocatedBytes: number } | undefined;
   private planDelta = 0;
+  private planInUseDelta = 0;
 
   /** The arena's current buffers, kept between runs. */
   private arenaSet: ArenaSet | undefined;
@@ -183,7 +183,6 @@ export class BufferPool {
     block.live = false;
     const size = this.sizes.get(block.buffer)!;
     this.stats.inUseBytes -= size;
-    this.idleBytes += size; // destroyBuffer takes it from the idle bytes
     this.flush();
     this.destroyBuffer(block.buffer);
   }
@@ -392,7 +391,6 @@ export class BufferPool {
     this.stats.inUseBytes += delta;
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
   }
-  private planInUseDelta = 0;
 
   /** planAdjust for bytes held but not in use (arena bins). */
   private planAdjustAllocated(delta: number): void {
@@ -409,7 +407,6 @@ export class BufferPool {
     const list = this.idle.get(size) ?? [];
     list.push(buffer);
     this.idle.set(size, list);
-    this.idleBytes += size;
   }
 
   /** An idle buffer of this class, or (unless exact) the smallest idle one of at most twice the size. */
@@ -417,14 +414,12 @@ export class BufferPool {
     let best = this.idle.get(size)?.length ? size : 0;
     if (!best && !exact) for (const [cls, list] of this.idle) if (list.length && cls > size && cls <= 2 * size && (!best || cls < best)) best = cls;
     if (!best) return undefined;
-    this.idleBytes -= best;
     return this.idle.get(best)!.pop();
   }
 
   private destroyBuffer(b: GPUBuffer): void {
     const size = this.sizes.get(b)!;
     this.stats.allocatedBytes -= size;
-    this.idleBytes -= size;
     this.stats.buffers--;
     this.sizes.delete(b);
     b.destroy();
@@ -466,6 +461,5 @@ export class BufferPool {
     this.inUse.clear();
     this.sizes.clear();
     this.stats = emptyStats();
-    this.idleBytes = 0;
   }
 }

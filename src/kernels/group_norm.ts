@@ -27,7 +27,7 @@ import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
 import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
-import { rowApplyBindings, WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
+import { mergeGroupsWgsl, rowApplyBindings, WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
 
 /** `wide: false` sends rows of more than 1024 channels back to the scalar kernels (A/B benchmarks). */
 export const groupNormPolicy = { wide: true };
@@ -125,12 +125,7 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     acc[unit] = s;
   }
   workgroupBarrier();
-  let per = p.U / p.G;                       // units per group
-  if (t < p.G) {
-    var g = acc[t * per];
-    for (var k = 1u; k < per; k++) { g = merge(g, acc[t * per + k]); }
-    partial[row * p.G + t] = vec4f(g, 0.0);
-  }
+${mergeGroupsWgsl}
 }`;
 
 const finalizeWgsl = () => /* wgsl */ `

@@ -45,13 +45,19 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     acc[unit] = s;
   }
   workgroupBarrier();
-  let per = p.U / p.G;                       // units per group
+${mergeGroupsWgsl}
+}`;
+
+/**
+ * The row stats kernels' last step (group_norm.ts's and this file's): invocation t < G merges the
+ * per-unit (count, mean, M2) triples of group t in acc and writes the row's partial for it.
+ */
+export const mergeGroupsWgsl = /* wgsl */ `  let per = p.U / p.G;                       // units per group
   if (t < p.G) {
     var g = acc[t * per];
     for (var k = 1u; k < per; k++) { g = merge(g, acc[t * per + k]); }
     partial[row * p.G + t] = vec4f(g, 0.0);
-  }
-}`;
+  }`;
 
 /** The row apply kernels' params and bindings (group_norm.ts's and this file's). */
 export const rowApplyBindings = (scaleShift: boolean, act: ActivationDType) => /* wgsl */ `struct Params { H: u32, W: u32, U: u32, G: u32, slots: u32, row0: u32, rows: u32, inBase: u32, outBase: u32 }
