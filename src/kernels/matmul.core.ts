@@ -6,12 +6,13 @@
 //
 // Why this shape (measured on lavapipe, see docs/benchmarks.md): lavapipe runs 8 invocations in one
 // 256-bit vector and emulates every storage load lane by lane with a bounds check, so the number of
-// loads per FMA sets the speed. A workgroup is one subgroup of 8 lanes computing a 16 x 32 tile of C;
-// lane l owns the 16 rows x columns 4l .. 4l+3 (16 vec4 accumulators). Per 32 values of k:
-//   - lane l loads k-columns 4l .. 4l+3 of each of the 16 rows of A as one vec4 (16 loads), and
+// loads per FMA sets the speed. A workgroup is one subgroup of 8 lanes computing an R x 32 tile of C
+// (R = CORE_ROWS = 32, or a multiple); lane l owns the R rows x columns 4l .. 4l+3 (R vec4
+// accumulators). Per 32 values of k:
+//   - lane l loads k-columns 4l .. 4l+3 of each of the R rows of A as one vec4 (R loads), and
 //     every lane reads them from lane j with subgroupBroadcast (an in-register shuffle);
 //   - each lane loads its vec4 of B for every k (32 loads).
-// 48 vec4 loads feed 2048 FMAs per lane. Padding (done by whoever writes A and B, with zeros) makes
+// R + 32 vec4 loads feed 128 R FMAs per lane (R = 32: 64 loads, 4096 FMAs). Padding (done by whoever writes A and B, with zeros) makes
 // the trip count and every index valid, so there are no masks, selects or clamps in the loop.
 // B through a texture: lavapipe's texel fetch is ~1.6x cheaper per lane than its emulated storage
 // load with bounds check (measured: docs/benchmarks.md), and B is loaded twice as often as A.
@@ -27,20 +28,21 @@ export const CORE_K = 4 * CORE_LANES;
 /**
  * WGSL statements of the hot loop. Expects in scope: `lane`, the array `A` of vec4f, `aRow{r}` (vec4
  * index of row r's k = 0 in A) and `K4` (K / 4); `loadB(k)` is the WGSL expression of this lane's
- * vec4 of B's row k. Declares and fills `acc0 .. acc{CORE_ROWS - 1}`.
+ * vec4 of B's row k. Declares and fills `acc0 .. acc{rows - 1}`. `rows`: the tile's rows (CORE_ROWS,
+ * or a multiple of it: each B load then feeds more rows; the Winograd GEMM uses WINOGRAD_ROWS).
  */
-export function gemmCoreWgsl(loadB: (k: string) => string): string {
+export function gemmCoreWgsl(loadB: (k: string) => string, rows = CORE_ROWS): string {
   // Row-outer order: the 32 x 4 accumulators of a lane do not fit in registers, so each lives on the
   // stack; updating one row 4 times in a row loads and stores it once per 4 k instead of once per k.
   const step = (j: number) => `    {
 ${each(4, (c) => `      let b${c} = ${loadB(`k0 + ${4 * j + c}u`)};`)}
-${each(CORE_ROWS, (r) => `      { let s = subgroupBroadcast(a${r}, ${j}u); acc${r} += s.x * b0; acc${r} += s.y * b1; acc${r} += s.z * b2; acc${r} += s.w * b3; }`)}
+${each(rows, (r) => `      { let s = subgroupBroadcast(a${r}, ${j}u); acc${r} += s.x * b0; acc${r} += s.y * b1; acc${r} += s.z * b2; acc${r} += s.w * b3; }`)}
     }`;
-  return `${each(CORE_ROWS, (r) => `  var acc${r} = vec4f(0.0);`)}
+  return `${each(rows, (r) => `  var acc${r} = vec4f(0.0);`)}
   // The trip count is uniform (the same for all lanes), so every lane runs every iteration.
   for (var k0 = 0u; k0 < K4 * 4u; k0 += ${CORE_K}u) {
     let k4 = k0 / 4u + lane; // this lane's vec4 of each row of A
-${each(CORE_ROWS, (r) => `    let a${r} = A[aRow${r} + k4];`)}
+${each(rows, (r) => `    let a${r} = A[aRow${r} + k4];`)}
 ${each(CORE_LANES, step)}
   }`;
 }

@@ -5,16 +5,26 @@
 //
 // V [P, Tp, Kp] and M [P, Tp, Np] are row-major `array<vec4f>`; U [P, Kp, Np] is an rgba32float
 // 2D-array texture (layer = position, texel (co / 4, ci)) because lavapipe fetches texels faster
-// than it loads bounds-checked storage (matmul.core.ts). All are padded (Tp % CORE_ROWS, Kp % 32 and
-// Np % 32 are 0) and zero-filled in the padding by the transforms, so the loop is the mask-free GEMM core of
-// matmul.core.ts: a workgroup (one subgroup of 8 lanes) computes a 32 x 32 tile of one position's M.
+// than it loads bounds-checked storage (matmul.core.ts). All are padded (Tp % WINOGRAD_ROWS, Kp % 32 and
+// Np % 32 are 0) and zero-filled in the padding by the transforms, so the loop is
+// the mask-free GEMM core of matmul.core.ts: a workgroup (one subgroup of 8 lanes) computes a
+// WINOGRAD_ROWS x 32 tile of one position's M.
 // Workgroups walk the output channels fastest, so a 32-row slab of V stays
 // in cache while it meets all of U[pos]. Each element of M is a sum over ci in a fixed order, whatever
 // the band, so banded results are bit-identical to unbanded ones.
 
 import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
-import { CORE_COLS, CORE_LANES, CORE_ROWS, gemmCoreWgsl } from './matmul.core.js';
+import { CORE_COLS, CORE_LANES, gemmCoreWgsl } from './matmul.core.js';
+
+/**
+ * Rows of M per workgroup, and the unit Tp is padded to (a multiple of CORE_ROWS, so the shared core's
+ * 32-row tiles divide it too). 64, not the core's 32: on lavapipe every B texel fetched then feeds
+ * twice the rows, which made the GEMM ~12% faster in CPU time at the SD VAE's shapes (Kp = 128..512;
+ * 96 and 128 rows were no faster, 16 and 8 slower; docs/benchmarks.md "Winograd GEMM rows"). The
+ * 64 accumulators of a lane live on the stack either way.
+ */
+export const WINOGRAD_ROWS = 64;
 
 const each = (n: number, f: (i: number) => string) => [...Array(n).keys()].map(f).join('\n');
 
@@ -31,15 +41,15 @@ fn main(@builtin(subgroup_invocation_id) lane: u32, @builtin(workgroup_id) wid: 
   let K4 = p.Kp / 4u;
   let N4 = p.Np / 4u;
   let tilesN = p.Np / ${CORE_COLS}u;
-  let perPos = (p.Tp / ${CORE_ROWS}u) * tilesN;
+  let perPos = (p.Tp / ${WINOGRAD_ROWS}u) * tilesN;
   let g = linear_workgroup(wid, nwg);
   if (g >= p.P * perPos) { return; } // uniform per workgroup
   let pos = g / perPos;
-  let m0 = pos * p.Tp + ((g % perPos) / tilesN) * ${CORE_ROWS}u; // row in the [P * Tp] stack
+  let m0 = pos * p.Tp + ((g % perPos) / tilesN) * ${WINOGRAD_ROWS}u; // row in the [P * Tp] stack
   let n4 = ((g % perPos) % tilesN) * ${CORE_COLS / 4}u + lane;    // this lane's vec4 column
-${each(CORE_ROWS, (r) => `  let aRow${r} = (m0 + ${r}u) * K4;`)}
-${gemmCoreWgsl((k) => `textureLoad(U, vec2u(n4, ${k}), pos, 0)`)}
-${each(CORE_ROWS, (r) => `  C[(m0 + ${r}u) * N4 + n4] = acc${r};`)}
+${each(WINOGRAD_ROWS, (r) => `  let aRow${r} = (m0 + ${r}u) * K4;`)}
+${gemmCoreWgsl((k) => `textureLoad(U, vec2u(n4, ${k}), pos, 0)`, WINOGRAD_ROWS)}
+${each(WINOGRAD_ROWS, (r) => `  C[(m0 + ${r}u) * N4 + n4] = acc${r};`)}
 }
 `;
 
@@ -51,5 +61,5 @@ export const winogradGemm = {
       throw new Error(`winograd GEMM needs subgroups of exactly ${CORE_LANES} lanes (adapter: ${subgroups ? `${lo}..${hi}` : 'no subgroups'})`);
     return gpu.pipeline('winograd.gemm', wgsl);
   },
-  groups: (tp: number, np: number, positions = 16) => positions * (tp / CORE_ROWS) * (np / CORE_COLS),
+  groups: (tp: number, np: number, positions = 16) => positions * (tp / WINOGRAD_ROWS) * (np / CORE_COLS),
 };

@@ -6,8 +6,8 @@
 //
 // Same bindings, layouts and padding as the subgroup core (V [P, Tp, Kp] and M [P, Tp, Np] row-major
 // `array<vec4f>`, U an rgba32float / rgba16float 2D-array texture, texel (co / 4, ci) of layer pos;
-// Tp % 32, Kp % 32, Np % 32 are 0 and the padding is zeros), and the same 32 x 32 output tile per
-// workgroup in the same order, so `groups` and the transforms are shared and the loop needs no masks.
+// Tp % 64 (WINOGRAD_ROWS), Kp % 32, Np % 32 are 0 and the padding is zeros), so the transforms are shared
+// and the loop needs no masks; its tiles are 32 x 32 (the subgroup core's are 64 x 32).
 //
 // The classic tiling: a workgroup of 64 invocations (8 vec4 columns x 8 row groups) owns a 32 x 32
 // tile of one position's M. Per step of 32 values of k it copies a 32 x 32 slab of V and of U into
@@ -71,7 +71,7 @@ ${each(ROWS_PER, (r) => `  C[(m0 + ty + ${GROUPS * r}u) * N4 + n40 + tx] = acc${
 }
 `;
 
-/** The shared-memory GEMM's pipeline and its workgroup count for one band (the subgroup core's tiles). */
+/** The shared-memory GEMM's pipeline and its workgroup count for one band. */
 export const winogradGemmShared = {
   pipeline: (gpu: Gpu): GPUComputePipeline => gpu.pipeline('winograd.gemm.shared', wgsl),
   groups: (tp: number, np: number, positions = 16) => positions * (tp / CORE_ROWS) * (np / CORE_COLS),

@@ -10,7 +10,7 @@
 // A tile is a tile x tile block of outputs, aligned to multiples of tile in its image; a tile row is
 // the tiles of one group of tile output rows of one image, and bands are whole tile rows. So every
 // output is computed from the same tile, by the same code, whatever the band: banded == unbanded, bit
-// for bit. T = tiles in the band, Tp = T rounded up to CORE_ROWS (the GEMM tile's rows), Kp / Np =
+// for bit. T = tiles in the band, Tp = T rounded up to WINOGRAD_ROWS (the GEMM tile's rows), Kp / Np =
 // Cin / Cout rounded up to 32; the transforms write zeros into the padding so the GEMM's loop has no
 // bounds tests. V and M are P / tile^2 times the band's output (4x for F(2,3), 2.25x for F(4,3)):
 // bands are cut so they stay within SCRATCH_BYTES; they are pooled buffers, released when the op is
@@ -22,9 +22,8 @@ import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import { winogradGemm } from './winograd.gemm.js';
+import { WINOGRAD_ROWS, winogradGemm } from './winograd.gemm.js';
 import { winogradGemmShared } from './winograd.gemm_shared.js';
-import { CORE_ROWS } from './matmul.core.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
 import { positions, textureBinding, winogradU, type WinogradTile } from './winograd.weights.js';
@@ -87,7 +86,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
     const ih = tile * (r % tilesH) + (edge ? last : first);
     return img * h + Math.min(h - 1, Math.max(0, ih)) + edge;
   };
-  const tp = (r0: number, r1: number) => up((r1 - r0) * tilesW, CORE_ROWS);
+  const tp = (r0: number, r1: number) => up((r1 - r0) * tilesW, WINOGRAD_ROWS);
   const inRows = (r0: number, r1: number) => [row(r0, -1, tile, 0), row(r1 - 1, -1, tile, 1)];
   const ranges = (r0: number, r1: number): Range[] => [
     [inRows(r0, r1)[0] * w * cin, inRows(r0, r1)[1] * w * cin],
@@ -108,7 +107,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   };
   // Bands: whole tile rows whose activations fit the planning limit (as for every op), each then cut
   // so that its scratch V and M stays within SCRATCH_BYTES (and the adapter's binding limit).
-  const scratchRowBytes = (rows: number) => P * up(rows * tilesW, CORE_ROWS) * Math.max(kp, np) * 4;
+  const scratchRowBytes = (rows: number) => P * up(rows * tilesW, WINOGRAD_ROWS) * Math.max(kp, np) * 4;
   // At least one whole tile row (wide images with many channels need more than SCRATCH_BYTES for it).
   const scratchLimit = Math.min(Math.max(SCRATCH_BYTES, scratchRowBytes(1)), gpu.device.limits.maxStorageBufferBindingSize);
   let maxRows = 1;
