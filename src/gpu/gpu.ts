@@ -330,6 +330,16 @@ export class Gpu {
   }
 
   /**
+   * Records a buffer-to-texture copy after the ops recorded so far (nothing in a dry run or plan).
+   * Copies carry no timestamps: a profile's op times leave them out.
+   */
+  copyToTexture(label: string, src: GPUTexelCopyBufferInfo, dst: GPUTexelCopyTextureInfo, size: [number, number, number]): void {
+    this.checkLost();
+    if (this.dryRun) return;
+    this.withScope(label, () => this.commandEncoder().copyBufferToTexture(src, dst, size));
+  }
+
+  /**
    * One dispatch: binding 0 is the params uniform (32-bit words), bindings 1.. are the storage ranges.
    * `groups` may exceed 65,535: it is folded into a 2D grid and kernels rebuild the linear index with
    * `wid.x + wid.y * nwg.x` (see `linearWorkgroup` in wgsl.ts).

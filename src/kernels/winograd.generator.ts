@@ -8,7 +8,7 @@
 // to their Bᵀ, G and Aᵀ: three kernels each, one invocation per (tile, 4 channels), channels fastest
 // so neighbouring invocations touch neighbouring addresses.
 //
-//   weights  U = G g Gᵀ   w [9 * Cin, Cout] -> U texture [P positions][Kp rows, Np / 4 texels]
+//   weights  U = G g Gᵀ   w [9 * Cin, Cout] -> U [P positions][Kp rows, Np / 4 texels] (staged in a buffer)
 //   input    V = Bᵀ d B   x (NHWC band)     -> V [P, Tp, Kp]
 //   output   Y = Aᵀ M A   M [P, Tp, Np]     -> y (NHWC band), + bias
 //
@@ -65,15 +65,6 @@ export function dot(row: number[], args: string[]): string {
   return e;
 }
 
-/** A WGSL function applying matrix m (rows over `den`) to its arguments of type ty: fn name(a0, ..) -> array<ty, rows>. */
-function matFn(name: string, m: number[][], ty: string, den: number[]): string {
-  const args = m[0].map((_, j) => `a${j}`);
-  const rows = m.map((row, i) => (den[i] !== 1 ? `(${dot(row, args)}) / ${lit(den[i])}` : dot(row, args)));
-  return `fn ${name}(${args.map((a) => `${a}: ${ty}`).join(', ')}) -> array<${ty}, ${m.length}> {
-  return array<${ty}, ${m.length}>(${rows.join(', ')});
-}`;
-}
-
 /** Band geometry shared by the input and output transforms (packParams order in winograd.ts). */
 const bandParamsWgsl = (w: WinogradMatrices) => /* wgsl */ `
 struct Params {
@@ -90,40 +81,45 @@ ${LINEAR_WORKGROUP}
 fn invocation(wid: vec3u, nwg: vec3u, li: u32) -> u32 { return linear_workgroup(wid, nwg) * ${TRANSFORM_WG}u + li; }
 `;
 
-/** U = G g Gᵀ for every (ci, co), zero padded. One invocation per ci and 4 output channels. */
-const weightWgslOf = (w: WinogradMatrices, format: WeightFormat, uFormat: string) => {
+/**
+ * U = G g Gᵀ for the input channels c0 .. c0 + rows - 1 (every output channel, zero padded), into a
+ * staging buffer S [P positions][rows][stride texels] that winograd.weights.ts then copies into U's
+ * texture (lavapipe stores to a storage texture ~10x slower than to a buffer, and a buffer-to-texture
+ * copy is a memcpy: measured in docs/benchmarks.md). One invocation per ci and 4 output channels,
+ * straight-line code on vec4s (the 4 channels): the 9 taps g{t} (t = ky * 3 + kx), the columns
+ * c{r}_{kx} of G g, then row r of (G g) Gᵀ. `vec4`: Cout % 4 == 0, so the 4 channels of a tap are one
+ * aligned vec4 load; otherwise 4 loads masked at Cout. Texels are f32, or (rgba16float) two
+ * pack2x16float words. Per component the arithmetic is G applied down the columns, then along the rows.
+ */
+const weightWgslOf = (w: WinogradMatrices, format: WeightFormat, uFormat: string, vec4: boolean) => {
   const n = w.tile + 2;
+  const over = (e: string, den: number) => (den !== 1 ? `(${e}) / ${lit(den)}` : e);
+  const tap = (t: number) =>
+    vec4
+      ? `select(vec4f(0.0), load_w4(select(0u, (${t}u * p.Cin + ci) * (p.Cout / 4u) + co4, live)), live)`
+      : `vec4f(${range(4).map((q) => `select(0.0, load_w(select(0u, (${t}u * p.Cin + ci) * p.Cout + co4 * 4u + ${q}u, live && co4 * 4u + ${q}u < p.Cout)), live && co4 * 4u + ${q}u < p.Cout)`).join(', ')})`;
+  const half = uFormat === 'rgba16float';
   return /* wgsl */ `
-struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32 }
+struct Params { Cin: u32, Cout: u32, Kp: u32, Np: u32, c0: u32, rows: u32, stride: u32 } // stride: texels per row of S
 @group(0) @binding(0) var<uniform> p: Params;
-${weightWgsl(1, 'w', format)}
-@group(0) @binding(2) var U: texture_storage_2d_array<${uFormat}, write>;
+${weightWgsl(1, 'w', format, vec4)}
+@group(0) @binding(2) var<storage, read_write> S: array<${half ? 'vec2u' : 'vec4f'}>; // ${uFormat} texels
 ${LINEAR_WORKGROUP}
-// G applied to a 3-vector.
-${matFn('gv', w.G_NUM, 'f32', w.G_DEN)}
+fn st(pos: u32, row: u32, co4: u32, v: vec4f) { S[(pos * p.rows + row) * p.stride + co4] = ${half ? 'vec2u(pack2x16float(v.xy), pack2x16float(v.zw))' : 'v'}; }
 
 @compute @workgroup_size(${TRANSFORM_WG})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = linear_workgroup(wid, nwg) * ${TRANSFORM_WG}u + li;
-  if (i >= p.Kp * p.Np / 4u) { return; }
-  let ci = i / (p.Np / 4u);
+  if (i >= p.rows * p.Np / 4u) { return; }
+  let row = i / (p.Np / 4u);
+  let ci = p.c0 + row;
   let co4 = i % (p.Np / 4u);
-  var u: array<vec4f, ${n * n}>; // u[position] = the 4 output channels
-  for (var q = 0u; q < 4u; q++) {
-    let co = co4 * 4u + q;
-    let ok = ci < p.Cin && co < p.Cout;
-    var g: array<f32, 9>; // g[ky * 3 + kx]
-    for (var t = 0u; t < 9u; t++) { g[t] = select(0.0, load_w(select(0u, (t * p.Cin + ci) * p.Cout + co, ok)), ok); }
-    // Columns of G g (one per kx), then G applied to each row of that: row r of G g Gᵀ.
-    let c0 = gv(g[0], g[3], g[6]);
-    let c1 = gv(g[1], g[4], g[7]);
-    let c2 = gv(g[2], g[5], g[8]);
-    for (var r = 0u; r < ${n}u; r++) {
-      let row = gv(c0[r], c1[r], c2[r]);
-      for (var c = 0u; c < ${n}u; c++) { u[r * ${n}u + c][q] = row[c]; }
-    }
-  }
-  for (var pos = 0u; pos < ${n * n}u; pos++) { textureStore(U, vec2u(co4, ci), pos, u[pos]); }
+  let live = ci < p.Cin && co4 * 4u < p.Cout; // zeros in the padding
+${range(9).map((t) => `  let g${t} = ${tap(t)};`).join('\n')}
+  // Column kx of G g: G applied to (g{kx}, g{3 + kx}, g{6 + kx}).
+${grid(n, 3, (r, kx) => `  let c${r}_${kx} = ${over(dot(w.G_NUM[r], [`g${kx}`, `g${3 + kx}`, `g${6 + kx}`]), w.G_DEN[r])};`)}
+  // Row r of (G g) Gᵀ: G applied to row r of G g; position r * ${n} + c.
+${grid(n, n, (r, c) => `  st(${r * n + c}u, row, co4, ${over(dot(w.G_NUM[c], [`c${r}_0`, `c${r}_1`, `c${r}_2`]), w.G_DEN[c])});`)}
 }
 `;
 };
@@ -222,8 +218,9 @@ ${grid(m, m, (r, c) => `  if (${r}u < rows && ${c}u < cols) { st(o + ${r === 0 ?
 /** The three pipelines of one F(m x m, 3x3), cached by the Gpu under `${key}.weights|input|output...`. */
 export function winogradPipelines(w: WinogradMatrices) {
   return {
-    weight: (gpu: Gpu, format: WeightFormat, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
-      gpu.pipeline(`${w.key}.weights.${format}.${uFormat}`, () => weightWgslOf(w, format, uFormat)),
+    /** vec4 loads of the weight when Cout % 4 == 0. */
+    weight: (gpu: Gpu, format: WeightFormat, cout: number, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
+      gpu.pipeline(`${w.key}.weights${cout % 4 === 0 ? '.vec4' : ''}.${format}.${uFormat}`, () => weightWgslOf(w, format, uFormat, cout % 4 === 0)),
     /** vec4 loads of the activation when Cin % 4 == 0. */
     input: (gpu: Gpu, cin: number, act: ActivationDType = 'f32') =>
       gpu.pipeline(`${w.key}.input${cin % 4 === 0 ? '.vec4' : ''}${dtypeKey(act)}`, inputWgslOf(w, cin % 4 === 0, act)),

@@ -25,6 +25,7 @@
 // textureLoad as f32.
 
 import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
 import { TRANSFORM_WG, winogradWeightPipeline } from './winograd.transforms.js';
@@ -59,6 +60,8 @@ interface GpuState {
   cachedBytes: number;
   /** Shared transient U by tile and format, with their size (a dry run creates textures 1x1). */
   transient: Map<string, { t: GPUTexture; size: [number, number, number] }>;
+  /** The transforms' shared staging buffer (see transform), grown to the largest slab so far. */
+  staging?: Tensor;
 }
 const states = new WeakMap<Gpu, GpuState>();
 const state = (gpu: Gpu): GpuState => {
@@ -85,13 +88,21 @@ export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels:
   const s = state(gpu);
   const p = winogradPolicy;
   const cache = p.cache === 'all' || (p.cache === 'auto' && pixels <= p.cacheMaxPixels && s.cachedBytes + bytes <= p.cacheBytes);
-  if (gpu.isPlanning) return plannedU(gpu, k, tile, format, size, cache, auto);
+  if (gpu.isPlanning) {
+    // A U this plan already cached (an earlier evaluation of the same layer): the real run reuses it.
+    const made = plannedCache(gpu).get(k);
+    if (made?.tile === tile) return made.u;
+    const u = plannedU(gpu, k, tile, format, size, cache, auto);
+    if (cache) plannedCache(gpu).set(k, { u, tile });
+    plannedStaging(gpu, staging(k, tile, format).bytes); // the real run transforms through it
+    return u;
+  }
   if (!cache) {
     const u = transientTexture(gpu, tile, format, size);
     transform(gpu, k, tile, u);
     return u;
   }
-  const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING }, texelBytes(format));
+  const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
   transform(gpu, k, tile, u);
   k.winograd = { u, gpu, tile, bytes };
   s.cachedBytes += bytes;
@@ -109,11 +120,13 @@ export function releaseU(k: Conv2dWeight): void {
   k.winograd = null;
 }
 
-/** Frees the shared transient U textures (Gpu teardown, tests). */
+/** Frees the shared transient U textures and the transforms' staging buffer (Gpu teardown, budgets, tests). */
 export function releaseTransientU(gpu: Gpu): void {
   const s = state(gpu);
   for (const { t } of s.transient.values()) gpu.destroyTexture(t);
   s.transient.clear();
+  s.staging?.destroy();
+  s.staging = undefined;
 }
 
 /** The shared texture for transient U of this tile size and format, grown to at least `size`. */
@@ -124,7 +137,7 @@ function transientTexture(gpu: Gpu, tile: WinogradTile, format: UFormat, size: [
   if (old && old.size[0] >= size[0] && old.size[1] >= size[1]) return old.t;
   const grown: [number, number, number] = [Math.max(size[0], old?.size[0] ?? 0), Math.max(size[1], old?.size[1] ?? 0), size[2]];
   if (old) gpu.destroyTexture(old.t); // after submitting the work recorded so far, which may read it
-  const t = gpu.texture({ label: `winograd F(${tile}x${tile},3x3) transient U`, size: grown, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING }, texelBytes(format));
+  const t = gpu.texture({ label: `winograd F(${tile}x${tile},3x3) transient U`, size: grown, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
   s.transient.set(key, { t, size: grown });
   return t;
 }
@@ -135,7 +148,7 @@ function transientTexture(gpu: Gpu, tile: WinogradTile, format: UFormat, size: [
  * (or the real one, when it is already large enough: it is counted in what the device holds).
  */
 function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], cache: boolean, auto: boolean): GPUTexture {
-  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.STORAGE_BINDING;
+  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
   const make = (sz: [number, number, number]) => {
     const t = gpu.texture({ label: 'planned winograd U', size: sz, format, usage }, texelBytes(format));
     gpu.onPlanEnd(() => gpu.destroyTexture(t));
@@ -166,14 +179,77 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
 }
 const planned = new WeakMap<Gpu, Map<string, { t: GPUTexture; size: [number, number, number] }>>();
 
-/** Records U = G g Gᵀ of k into u (one invocation per input channel and 4 output channels). */
+/** The U the current plan has cached, by weight (dropped when the plan ends). */
+function plannedCache(gpu: Gpu): Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile }> {
+  let m = plannedCaches.get(gpu);
+  if (!m) {
+    plannedCaches.set(gpu, (m = new Map()));
+    gpu.onPlanEnd(() => plannedCaches.delete(gpu));
+  }
+  return m;
+}
+const plannedCaches = new WeakMap<Gpu, Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile }>>();
+
+/** Most bytes of the staging buffer one transform dispatch writes (a slab of input channels). */
+const STAGING_BYTES = 4 * 2 ** 20;
+
+/** The slabs of k's transform: `rows` input channels of every position, rows of `stride` texels. */
+function staging(k: Conv2dWeight, tile: WinogradTile, format: UFormat): { stride: number; rows: number; bytes: number } {
+  const [np4, kp, P] = uSize(k, tile);
+  const texel = texelBytes(format);
+  const stride = up(np4, 256 / texel);
+  const rows = Math.max(1, Math.min(kp, Math.floor(STAGING_BYTES / (P * stride * texel))));
+  return { stride, rows, bytes: P * rows * stride * texel };
+}
+
+/**
+ * The Gpu's staging buffer, grown to at least `bytes`. One buffer for every transform (not an
+ * activation: a buffer per transform in the arena would make a run whose U are all cached leave
+ * the plan of one that made them), held until releaseTransientU, counted in the pool.
+ */
+function stagingBuffer(gpu: Gpu, bytes: number): Tensor {
+  const s = state(gpu);
+  if (s.staging && s.staging.byteLength >= bytes) return s.staging;
+  gpu.flush(); // the transforms recorded so far still write the old one
+  s.staging?.destroy();
+  return (s.staging = gpu.empty([bytes / 4], 'winograd U staging', 'f32', true));
+}
+
+/** What stagingBuffer would allocate, counted in the current plan (and dropped when it ends). */
+function plannedStaging(gpu: Gpu, bytes: number): void {
+  const real = state(gpu).staging;
+  const local = plannedStagings.get(gpu);
+  const have = local ?? real;
+  if (have && have.byteLength >= bytes) return;
+  if (have) gpu.pool.planAdjust(-have.block.size); // the real run destroys the one it outgrows
+  const t = gpu.empty([bytes / 4], 'planned winograd U staging', 'f32', true);
+  gpu.onPlanEnd(() => t.release());
+  if (!local) gpu.onPlanEnd(() => plannedStagings.delete(gpu));
+  plannedStagings.set(gpu, t);
+}
+const plannedStagings = new WeakMap<Gpu, Tensor>();
+
+/**
+ * Records U = G g Gᵀ of k into u: per slab of input-channel rows (at most STAGING_BYTES of texels), a
+ * dispatch writes the slab of every position into a staging buffer (one invocation per input channel
+ * and 4 output channels), then a copy puts it into the texture's rows. Rows of the staging buffer are
+ * padded to 256 bytes, as buffer-to-texture copies require.
+ */
 function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture): void {
-  const [np4, kp] = uSize(k, tile);
+  const [np4, kp, P] = uSize(k, tile);
   const format = u.format as UFormat;
-  const pipeline = tile === 2 ? winogradWeightPipeline(gpu, k.format, format) : winograd4WeightPipeline(gpu, k.format, format);
-  gpu.op(`winograd weight transform [${k.cout}, ${k.cin}, 3, 3] F(${tile}x${tile},3x3)`, (pass) => {
-    gpu.dispatch(pass, pipeline, packParams([k.cin, k.cout, kp, np4 * 4]), [gpu.bindWhole(k.w), textureBinding(u)], Math.ceil((kp * np4) / TRANSFORM_WG));
-  });
+  const bytes = texelBytes(format);
+  const pipeline = tile === 2 ? winogradWeightPipeline(gpu, k.format, k.cout, format) : winograd4WeightPipeline(gpu, k.format, k.cout, format);
+  const label = `winograd weight transform [${k.cout}, ${k.cin}, 3, 3] F(${tile}x${tile},3x3)`;
+  const { stride, rows, bytes: need } = staging(k, tile, format);
+  const buffer = stagingBuffer(gpu, need);
+  for (let c0 = 0; c0 < kp; c0 += rows) {
+    const n = Math.min(rows, kp - c0);
+    gpu.op(label, (pass) => {
+      gpu.dispatch(pass, pipeline, packParams([k.cin, k.cout, kp, np4 * 4, c0, n, stride]), [gpu.bindWhole(k.w), gpu.bindWhole(buffer)], Math.ceil((n * np4) / TRANSFORM_WG));
+    });
+    gpu.copyToTexture(label, { buffer: buffer.buffer, offset: buffer.offset, bytesPerRow: stride * bytes, rowsPerImage: n }, { texture: u, origin: [0, c0, 0] }, [np4, n, P]);
+  }
 }
 
 /**

@@ -184,6 +184,9 @@ describe('model runs in the arena (lavapipe)', () => {
     first.release();
     const after1 = g.pool.getStats();
     expect(after1.arenaBytes).toBeGreaterThan(0);
+    // The first decode caches U in its first UNet evaluation and reuses it in the second: its plan
+    // must foresee that (no transform, no staging buffer the second time), or the run leaves it.
+    expect(after1.arenaFallbacks).toBe(0);
     for (let i = 0; i < 3; i++) {
       const y = cd.decode(z, { seed: 1 });
       expect(await y.read()).toEqual(bits);

@@ -68,6 +68,24 @@ describe('Gpu.plan', () => {
     z.release();
     vae.release();
   });
+
+  it('with cached U over several UNet evaluations: each U is counted once (the plan foresees its reuse)', async () => {
+    winogradPolicy.cache = 'all';
+    const g = gpu();
+    const cd = await ConsistencyDecoder.load(g, CD);
+    g.pool.trim();
+    const z = g.upload(latent(6, 4), [1, 6, 4, 4]);
+    const planned = g.plan(() => cd.decode(z, { seed: 3 }).release()); // 2 evaluations of the UNet
+    expect(cachedUBytes(g)).toBe(0);
+    g.pool.resetPeak();
+    cd.decode(z, { seed: 3 }).release();
+    await g.sync();
+    const real = g.pool.getStats().peakAllocatedBytes;
+    expect(cachedUBytes(g)).toBeGreaterThan(0);
+    expect(Math.abs(planned.peakBytes - real) / real).toBeLessThan(0.05); // as above
+    z.release();
+    cd.release();
+  });
 });
 
 describe('memory budget', () => {
@@ -76,6 +94,7 @@ describe('memory budget', () => {
     const m = await loadModel(g, CD, 'consistency');
     const stored = { data: latent(6, 4), shape: [1, 4, 6, 4], precision: 'fp32' as const, meta: { model: m.name, latentSpace: m.latentSpace, scalingFactor: 0.18215 } };
     g.pool.trim(); // what earlier tests left idle (a budget check frees it too)
+    releaseTransientU(g); // and the shared transient U and staging they left (so does a budget check)
     g.memoryBudget = g.pool.getStats().allocatedBytes + 1024; // the weights and hardly anything more
     const opsBefore = g.pool.getStats().allocatedBytes;
     let err: unknown;
