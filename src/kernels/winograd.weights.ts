@@ -28,6 +28,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
+import { releaseSharedTextures, sharedTexture } from './winograd.textures.js';
 import { TRANSFORM_WG, winogradWeightPipeline } from './winograd.transforms.js';
 import { winograd4WeightPipeline } from './winograd4.transforms.js';
 
@@ -58,15 +59,13 @@ function uSize(k: Conv2dWeight, tile: WinogradTile): [number, number, number] {
 
 interface GpuState {
   cachedBytes: number;
-  /** Shared transient U by tile and format, with their size (a dry run creates textures 1x1). */
-  transient: Map<string, { t: GPUTexture; size: [number, number, number] }>;
   /** The transforms' shared staging buffer (see transform), grown to the largest slab so far. */
   staging?: Tensor;
 }
 const states = new WeakMap<Gpu, GpuState>();
 const state = (gpu: Gpu): GpuState => {
   let s = states.get(gpu);
-  if (!s) states.set(gpu, (s = { cachedBytes: 0, transient: new Map() }));
+  if (!s) states.set(gpu, (s = { cachedBytes: 0 }));
   return s;
 };
 
@@ -120,32 +119,21 @@ export function releaseU(k: Conv2dWeight): void {
   k.winograd = null;
 }
 
-/** Frees the shared transient U textures and the transforms' staging buffer (Gpu teardown, budgets, tests). */
+/** Frees the shared textures (transient U, V: winograd.textures.ts) and the transforms' staging buffer (Gpu teardown, budgets, tests). */
 export function releaseTransientU(gpu: Gpu): void {
+  releaseSharedTextures(gpu);
   const s = state(gpu);
-  for (const { t } of s.transient.values()) gpu.destroyTexture(t);
-  s.transient.clear();
   s.staging?.destroy();
   s.staging = undefined;
 }
 
 /** The shared texture for transient U of this tile size and format, grown to at least `size`. */
-function transientTexture(gpu: Gpu, tile: WinogradTile, format: UFormat, size: [number, number, number]): GPUTexture {
-  const s = state(gpu);
-  const key = `${tile}.${format}`;
-  const old = s.transient.get(key);
-  if (old && old.size[0] >= size[0] && old.size[1] >= size[1]) return old.t;
-  const grown: [number, number, number] = [Math.max(size[0], old?.size[0] ?? 0), Math.max(size[1], old?.size[1] ?? 0), size[2]];
-  if (old) gpu.destroyTexture(old.t); // after submitting the work recorded so far, which may read it
-  const t = gpu.texture({ label: `winograd F(${tile}x${tile},3x3) transient U`, size: grown, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
-  s.transient.set(key, { t, size: grown });
-  return t;
-}
+const transientTexture = (gpu: Gpu, tile: WinogradTile, format: UFormat, size: [number, number, number]): GPUTexture =>
+  sharedTexture(gpu, `U${tile}.${format}`, `winograd F(${tile}x${tile},3x3) transient U`, format, texelBytes(format), size);
 
 /**
  * The U texture a plan (Gpu.plan) counts, without touching the weight or the shared textures: a
- * cached U lives until the plan ends; transient ones share a plan-local texture per tile and format
- * (or the real one, when it is already large enough: it is counted in what the device holds).
+ * cached U lives until the plan ends; transient ones are the shared texture as the plan sees it.
  */
 function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], cache: boolean, auto: boolean): GPUTexture {
   const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
@@ -159,25 +147,8 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
     if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.block.size);
     return make(size);
   }
-  const key = `${tile}.${format}`;
-  const real = state(gpu).transient.get(key);
-  if (real && real.size[0] >= size[0] && real.size[1] >= size[1]) return real.t;
-  let local = planned.get(gpu);
-  if (!local) {
-    planned.set(gpu, (local = new Map()));
-    gpu.onPlanEnd(() => planned.delete(gpu));
-  }
-  const old = local.get(key) ?? real;
-  if (old && old.size[0] >= size[0] && old.size[1] >= size[1]) return old.t;
-  const grown: [number, number, number] = [Math.max(size[0], old?.size[0] ?? 0), Math.max(size[1], old?.size[1] ?? 0), size[2]];
-  // A real run destroys the texture it outgrows: count it out for the rest of the plan.
-  const oldBytes = old ? old.size[0] * old.size[1] * old.size[2] * texelBytes(format) : 0;
-  if (old) gpu.pool.planAdjust(-oldBytes);
-  const t = make(grown);
-  local.set(key, { t, size: grown });
-  return t;
+  return transientTexture(gpu, tile, format, size); // counted in the plan (winograd.textures.ts)
 }
-const planned = new WeakMap<Gpu, Map<string, { t: GPUTexture; size: [number, number, number] }>>();
 
 /** The U the current plan has cached, by weight (dropped when the plan ends). */
 function plannedCache(gpu: Gpu): Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile }> {

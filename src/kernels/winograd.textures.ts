@@ -1,0 +1,74 @@
+// Winograd's shared transient textures: one texture per Gpu and purpose (U made at each use, per tile
+// size and format: winograd.weights.ts; V, the GEMM's left operand: winograd.ts), grown to the
+// largest use so far and reused by every layer, so a model holds one of each, not one per layer.
+// Each is a Gpu.texture (counted in the pool's statistics) and lives until releaseSharedTextures.
+//
+// Inside a plan (Gpu.plan) nothing real may change, but the plan must count what the real run will
+// hold: a plan-local texture stands in for each one the real run would grow (and the one it would
+// destroy is counted out), dropped when the plan ends.
+
+import type { Gpu } from '../gpu/gpu.js';
+
+type Size = [number, number, number];
+interface Shared {
+  t: GPUTexture;
+  size: Size;
+}
+
+const real = new WeakMap<Gpu, Map<string, Shared>>();
+const planned = new WeakMap<Gpu, Map<string, Shared>>();
+// Written by copies, read by textureLoad (a function: in Node the WebGPU globals exist once a Gpu does).
+const usage = () => GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
+
+const fits = (s: Shared, size: Size) => s.size.every((v, i) => v >= size[i]);
+const bytes = (s: Size, texel: number) => s[0] * s[1] * s[2] * texel;
+
+function mapOf(m: WeakMap<Gpu, Map<string, Shared>>, gpu: Gpu): Map<string, Shared> {
+  let map = m.get(gpu);
+  if (!map) m.set(gpu, (map = new Map()));
+  return map;
+}
+
+/**
+ * The shared texture `key` (format, texel bytes), at least `size` [width, height, layers]: the one
+ * there is if it is large enough, else a new one grown to the larger of both in each dimension (the
+ * old one is destroyed after the work recorded so far, which may read it, is submitted).
+ */
+export function sharedTexture(gpu: Gpu, key: string, label: string, format: GPUTextureFormat, texel: number, size: Size): GPUTexture {
+  const have = mapOf(real, gpu).get(key);
+  if (have && fits(have, size)) return have.t;
+  if (gpu.isPlanning) return plannedTexture(gpu, key, format, texel, size, have);
+  const grown = size.map((v, i) => Math.max(v, have?.size[i] ?? 0)) as Size;
+  if (have) gpu.destroyTexture(have.t);
+  const t = gpu.texture({ label, size: grown, format, usage: usage() }, texel);
+  mapOf(real, gpu).set(key, { t, size: grown });
+  return t;
+}
+
+/** What sharedTexture would make in a real run, counted in the current plan. */
+function plannedTexture(gpu: Gpu, key: string, format: GPUTextureFormat, texel: number, size: Size, realOne: Shared | undefined): GPUTexture {
+  let local = planned.get(gpu);
+  if (!local) {
+    planned.set(gpu, (local = new Map()));
+    gpu.onPlanEnd(() => planned.delete(gpu));
+  }
+  const old = local.get(key) ?? realOne;
+  if (old && fits(old, size)) return old.t;
+  const grown = size.map((v, i) => Math.max(v, old?.size[i] ?? 0)) as Size;
+  if (old) gpu.pool.planAdjust(-bytes(old.size, texel)); // the real run destroys the one it outgrows
+  const t = gpu.texture({ label: `planned ${key}`, size: grown, format, usage: usage() }, texel);
+  gpu.onPlanEnd(() => gpu.destroyTexture(t));
+  local.set(key, { t, size: grown });
+  return t;
+}
+
+/** Frees every shared texture of this Gpu whose key starts with `prefix` (all by default). */
+export function releaseSharedTextures(gpu: Gpu, prefix = ''): void {
+  const map = real.get(gpu);
+  if (!map) return;
+  for (const [key, { t }] of map) {
+    if (!key.startsWith(prefix)) continue;
+    gpu.destroyTexture(t);
+    map.delete(key);
+  }
+}
