@@ -26,12 +26,13 @@ export const CORE_COLS = 4 * CORE_LANES;
 export const CORE_K = 4 * CORE_LANES;
 
 /**
- * WGSL statements of the hot loop. Expects in scope: `lane`, the array `A` of vec4f, `aRow{r}` (vec4
- * index of row r's k = 0 in A) and `K4` (K / 4); `loadB(k)` is the WGSL expression of this lane's
- * vec4 of B's row k. Declares and fills `acc0 .. acc{rows - 1}`. `rows`: the tile's rows (CORE_ROWS,
+ * WGSL statements of the hot loop. Expects in scope: `lane` and `K4` (K / 4); `loadB(k)` is the WGSL
+ * expression of this lane's vec4 of B's row k, `loadA(r)` that of row r's vec4 at k-vec4 index `k4`
+ * (default: `A[aRow{r} + k4]`, with the array `A` of vec4f and `aRow{r}`, the vec4 index of row r's
+ * k = 0, in scope). Declares and fills `acc0 .. acc{rows - 1}`. `rows`: the tile's rows (CORE_ROWS,
  * or a multiple of it: each B load then feeds more rows; the Winograd GEMM uses WINOGRAD_ROWS).
  */
-export function gemmCoreWgsl(loadB: (k: string) => string, rows = CORE_ROWS): string {
+export function gemmCoreWgsl(loadB: (k: string) => string, rows = CORE_ROWS, loadA = (r: number) => `A[aRow${r} + k4]`): string {
   // Row-outer order: the 32 x 4 accumulators of a lane do not fit in registers, so each lives on the
   // stack; updating one row 4 times in a row loads and stores it once per 4 k instead of once per k.
   const step = (j: number) => `    {
@@ -42,7 +43,7 @@ ${each(rows, (r) => `      { let s = subgroupBroadcast(a${r}, ${j}u); acc${r} +=
   // The trip count is uniform (the same for all lanes), so every lane runs every iteration.
   for (var k0 = 0u; k0 < K4 * 4u; k0 += ${CORE_K}u) {
     let k4 = k0 / 4u + lane; // this lane's vec4 of each row of A
-${each(rows, (r) => `    let a${r} = A[aRow${r} + k4];`)}
+${each(rows, (r) => `    let a${r} = ${loadA(r)};`)}
 ${each(CORE_LANES, step)}
   }`;
 }

@@ -1,32 +1,37 @@
 // conv2d 3x3, stride 1, padding 1 by Winograd: F(2x2, 3x3) (2.25x fewer multiplies than the direct
 // convolution; winograd.transforms.ts) or F(4x4, 3x3) (4x fewer; winograd4.transforms.ts). With
-// tile = 2 or 4 output rows / columns per tile and P = (tile + 2)^2 positions, per band of tile rows,
-// three dispatches:
+// tile = 2 or 4 output rows / columns per tile and P = (tile + 2)^2 positions, per band of tile rows:
 //
 //   1. input transform   x [N, H, W, Cin] (band + 1-row halo)  -> V [P, Tp, Kp]
 //   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts, or winograd.gemm_shared.ts)
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
+//
+// The subgroup core reads V from a texture: step 1 writes V into a buffer, a copy puts it into the
+// shared V texture (winograd.textures.ts), and step 2 writes M into the same buffer (V there is no
+// longer needed), so the op's scratch is one buffer and the texture. The shared-memory core reads
+// V from its buffer and writes M into a second one.
 //
 // A tile is a tile x tile block of outputs, aligned to multiples of tile in its image; a tile row is
 // the tiles of one group of tile output rows of one image, and bands are whole tile rows. So every
 // output is computed from the same tile, by the same code, whatever the band: banded == unbanded, bit
 // for bit. T = tiles in the band, Tp = T rounded up to WINOGRAD_ROWS (the GEMM tile's rows), Kp / Np =
 // Cin / Cout rounded up to 32; the transforms write zeros into the padding so the GEMM's loop has no
-// bounds tests. V and M are P / tile^2 times the band's output (4x for F(2,3), 2.25x for F(4,3)):
-// bands are cut so they stay within SCRATCH_BYTES; they are pooled buffers, released when the op is
-// recorded. U = G g Gᵀ [P, Kp, Np] is a texture, cached with the weight or made at each use
-// (winograd.weights.ts).
+// bounds tests. V and M are P / tile^2 times the band's output (4x for
+// F(2,3), 2.25x for F(4,3)): bands are cut so they stay within SCRATCH_BYTES (and V's texture within
+// the adapter's texture size); the buffers are pooled, released when the op is recorded. U = G g Gᵀ
+// [P, Kp, Np] is a texture, cached with the weight or made at each use (winograd.weights.ts).
 
 import type { BoundRange, Gpu } from '../gpu/gpu.js';
 import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import { WINOGRAD_ROWS, winogradGemm } from './winograd.gemm.js';
+import { V_TEXTURE_WIDTH, WINOGRAD_ROWS, winogradGemm } from './winograd.gemm.js';
 import { winogradGemmShared } from './winograd.gemm_shared.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
 import { positions, textureBinding, winogradU, type WinogradTile } from './winograd.weights.js';
+import { sharedTexture } from './winograd.textures.js';
 import { activationDType, type ActivationDType } from './activation.js';
 
 export { positions, type WinogradTile } from './winograd.weights.js';
@@ -73,6 +78,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const { cout } = k;
   const P = positions(tile);
   const [kp, np] = [up(cin, 32), up(cout, 32)];
+  const vTexture = core === 'subgroup'; // V through a texture (see the header)
   const [tilesH, tilesW] = [Math.ceil(h / tile), Math.ceil(w / tile)];
   const u = winogradU(gpu, k, tile, h * w, auto);
   const act = activationDType(x, label);
@@ -110,48 +116,62 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const scratchRowBytes = (rows: number) => P * up(rows * tilesW, WINOGRAD_ROWS) * Math.max(kp, np) * 4;
   // At least one whole tile row (wide images with many channels need more than SCRATCH_BYTES for it).
   const scratchLimit = Math.min(Math.max(SCRATCH_BYTES, scratchRowBytes(1)), gpu.device.limits.maxStorageBufferBindingSize);
+  const maxTexture = gpu.device.limits.maxTextureDimension2D; // V's texture rows: Tp * Kp / 4 / V_TEXTURE_WIDTH
+  const vRows = (tiles: number) => (tiles * kp) / 4 / V_TEXTURE_WIDTH;
+  const fits = (rows: number) => scratchRowBytes(rows) <= scratchLimit && (!vTexture || vRows(up(rows * tilesW, WINOGRAD_ROWS)) <= maxTexture);
   let maxRows = 1;
-  while (maxRows < n * tilesH && scratchRowBytes(maxRows + 1) <= scratchLimit) maxRows++;
+  while (maxRows < n * tilesH && fits(maxRows + 1)) maxRows++;
   if (scratchRowBytes(1) > scratchLimit) throw new Error(`${label} (winograd): one tile row needs ${scratchRowBytes(1)} bytes of scratch, above ${scratchLimit}`);
+  if (!fits(1)) throw new Error(`${label} (winograd): V of one tile row needs ${vRows(up(tilesW, WINOGRAD_ROWS))} texture rows, above maxTextureDimension2D ${maxTexture}`);
   const bands = planBands(gpu, n * tilesH, planRanges, `${label} (winograd) [${x.shape}] -> [${y.shape}]`).flatMap(({ r0, r1 }) => {
     const cut = [];
     for (let a = r0; a < r1; a += maxRows) cut.push({ r0: a, r1: Math.min(r1, a + maxRows) });
     return cut;
   });
   const maxTp = Math.max(...bands.map((b) => tp(b.r0, b.r1)));
-  const v = gpu.empty([P, maxTp, kp], `${label}.winograd.V`);
-  const m = gpu.empty([P, maxTp, np], `${label}.winograd.M`);
+  // Subgroup core: V, then M, in one buffer, V copied into a texture; shared core: V and M apart.
+  const v = gpu.empty([P, maxTp, vTexture ? Math.max(kp, np) : kp], `${label}.winograd.${vTexture ? 'VM' : 'V'}`);
+  const m = vTexture ? v : gpu.empty([P, maxTp, np], `${label}.winograd.M`);
+  const vt = vTexture ? sharedTexture(gpu, 'V', 'winograd V', 'rgba32float', 16, [V_TEXTURE_WIDTH, vRows(maxTp), P]) : undefined;
   const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout, act);
   const gemm = cores[core];
   const gemmP = gemm.pipeline(gpu);
 
   const uView = textureBinding(u);
+  const opLabel = `${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd F(${tile}x${tile},3x3)${core === 'shared' ? ' shared' : ''}`;
   const flops = 2 * n * h * w * cout * 9 * cin; // the direct convolution's, for effective rates
-  gpu.op(`${label} [${x.shape}]->[${y.shape}] k3x3s1 winograd F(${tile}x${tile},3x3)${core === 'shared' ? ' shared' : ''}`, (pass) => {
-    for (const { r0, r1 } of bands) {
-      const [inR, outR] = ranges(r0, r1);
-      const [t, tpb] = [(r1 - r0) * tilesW, tp(r0, r1)];
-      const yb = gpu.bind(y, outR[0], outR[1]);
-      const vb = scratch(v, P * tpb * kp);
-      const mb = scratch(m, P * tpb * np);
-      let xs: BoundRange[];
-      let midRow = 0xffffffff; // flattened input row where the second binding starts (none: all from the first)
-      if (tile === 2 || boundBytes(gpu, inR) <= gpu.maxBindingBytes) {
-        const xb = gpu.bind(x, inR[0], inR[1]);
-        // The second input binding is unread (midRow = none); a spare buffer, not xb again: with every
-        // binding read-write (gpu.ts, asArenaBindings) WebGPU refuses two overlapping bindings.
-        xs = tile === 2 ? [xb] : [xb, { binding: gpu.spareBinding(), base: 0 }];
-      } else {
-        midRow = half(r0, r1);
-        xs = [gpu.bind(x, inR[0], midRow * w * cin), gpu.bind(x, midRow * w * cin, inR[1])];
-      }
-      const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
-      gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
-      gpu.dispatch(pass, gemmP, packParams([tpb, kp, np, P]), [vb, uView, mb], gemm.groups(tpb, np, P));
-      gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG));
+  bands.forEach(({ r0, r1 }, i) => {
+    const [inR, outR] = ranges(r0, r1);
+    const [t, tpb] = [(r1 - r0) * tilesW, tp(r0, r1)];
+    const yb = gpu.bind(y, outR[0], outR[1]);
+    const vb = scratch(v, P * tpb * kp);
+    const mb = scratch(m, P * tpb * np);
+    let xs: BoundRange[];
+    let midRow = 0xffffffff; // flattened input row where the second binding starts (none: all from the first)
+    if (tile === 2 || boundBytes(gpu, inR) <= gpu.maxBindingBytes) {
+      const xb = gpu.bind(x, inR[0], inR[1]);
+      // The second input binding is unread (midRow = none); a spare buffer, not xb again: with every
+      // binding read-write (gpu.ts, asArenaBindings) WebGPU refuses two overlapping bindings.
+      xs = tile === 2 ? [xb] : [xb, { binding: gpu.spareBinding(), base: 0 }];
+    } else {
+      midRow = half(r0, r1);
+      xs = [gpu.bind(x, inR[0], midRow * w * cin), gpu.bind(x, midRow * w * cin, inR[1])];
     }
-  }, { flops });
+    const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
+    const gemmParams = packParams([tpb, kp, np, P]);
+    const input = (pass: GPUComputePassEncoder) => gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
+    const rest = (pass: GPUComputePassEncoder, a: GPUBufferBinding) => {
+      gpu.dispatch(pass, gemmP, gemmParams, [a, uView, mb], gemm.groups(tpb, np, P));
+      gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG));
+    };
+    // The op's FLOPs are counted once, with its first pass.
+    const info = { flops: i === 0 ? flops : 0 };
+    if (!vt) return gpu.op(opLabel, (pass) => (input(pass), rest(pass, vb)), info);
+    gpu.op(opLabel, input, info);
+    gpu.copyToTexture(opLabel, { buffer: v.buffer, offset: v.offset, bytesPerRow: V_TEXTURE_WIDTH * 16, rowsPerImage: vRows(tpb) }, { texture: vt }, [V_TEXTURE_WIDTH, vRows(tpb), P]);
+    gpu.op(opLabel, (pass) => rest(pass, textureBinding(vt)), { flops: 0 });
+  });
   v.release();
-  m.release();
+  if (m !== v) m.release();
   return y;
 }
