@@ -1,6 +1,7 @@
 // What every conv2d kernel variant shares: the params struct, the bindings, and the gather of A.
 
 import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { weightWgsl, type WeightFormat } from './weight_format.js';
 import { enableF16, type ActivationDType } from './activation.js';
 
@@ -20,6 +21,16 @@ export interface ConvKernel {
   /** Output pixels per tile and output channels per tile. */
   tileM: number;
   tileN: number;
+  /** Binding 2, the weight, where it is not the weight's buffer (recorded before the op: it may copy). */
+  weightBinding?(gpu: Gpu, k: KernelWeight, label: string): GPUBufferBinding;
+}
+
+/** What a kernel sees of a Conv2dWeight (conv2d.ts): its GEMM-layout tensor w [K, Cout] and shape. */
+export interface KernelWeight {
+  readonly w: Tensor;
+  readonly format: WeightFormat;
+  readonly cin: number;
+  readonly cout: number;
 }
 
 

@@ -218,7 +218,9 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
     [r0 * wout * k.cout, r1 * wout * k.cout],
   ];
   const bands = planBands(gpu, n * hout, ranges, `${label} [${x.shape}] -> [${y.shape}]`);
-  gpu.op(`${label} [${x.shape}]->[${y.shape}] k${k.kh}x${k.kw}s${stride}`, (pass) => {
+  const opLabel = `${label} [${x.shape}]->[${y.shape}] k${k.kh}x${k.kw}s${stride}`;
+  const wb = kernel.weightBinding?.(gpu, k, opLabel) ?? gpu.bindWhole(k.w);
+  gpu.op(opLabel, (pass) => {
     for (const { r0, r1 } of bands) {
       const [inR, outR] = ranges(r0, r1);
       const xb = gpu.bind(x, inR[0], inR[1]);
@@ -226,7 +228,7 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
       const m = (r1 - r0) * wout;
       const params = packParams([h, w, cin, hout, wout, k.cout, k.kh, k.kw, stride, pad[0], pad[2], k.kh * k.kw * cin, r0 * wout, m, xb.base, yb.base]);
       const groups = Math.ceil(m / kernel.tileM) * Math.ceil(k.cout / kernel.tileN);
-      gpu.dispatch(pass, pipeline, params, [xb.binding, gpu.bindWhole(k.w), gpu.bindWhole(k.bias), yb.binding], groups);
+      gpu.dispatch(pass, pipeline, params, [xb.binding, wb, gpu.bindWhole(k.bias), yb.binding], groups);
     }
   }, { flops: 2 * n * hout * wout * k.cout * k.kh * k.kw * cin });
   return y;

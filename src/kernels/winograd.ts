@@ -7,7 +7,7 @@
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
 //
 // The subgroup core reads V from a texture: step 1 writes V into a buffer, a copy puts it into the
-// shared V texture (winograd.textures.ts), and step 2 writes M into the same buffer (V there is no
+// shared V texture (shared_textures.ts), and step 2 writes M into the same buffer (V there is no
 // longer needed), so the op's scratch is one buffer and the texture. The shared-memory core reads
 // V from its buffer and writes M into a second one.
 //
@@ -31,7 +31,7 @@ import { winogradGemmShared } from './winograd.gemm_shared.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
 import { positions, textureBinding, winogradU, type WinogradTile } from './winograd.weights.js';
-import { sharedTexture } from './winograd.textures.js';
+import { sharedTexture } from './shared_textures.js';
 import { activationDType, type ActivationDType } from './activation.js';
 
 export { positions, type WinogradTile } from './winograd.weights.js';

@@ -28,7 +28,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import { releaseSharedTextures, sharedTexture } from './winograd.textures.js';
+import { releaseSharedTextures, sharedTexture } from './shared_textures.js';
 import { TRANSFORM_WG, winogradWeightPipeline } from './winograd.transforms.js';
 import { winograd4WeightPipeline } from './winograd4.transforms.js';
 
@@ -119,7 +119,7 @@ export function releaseU(k: Conv2dWeight): void {
   k.winograd = null;
 }
 
-/** Frees the shared textures (transient U, V: winograd.textures.ts) and the transforms' staging buffer (Gpu teardown, budgets, tests). */
+/** Frees the shared textures (transient U, V: shared_textures.ts) and the transforms' staging buffer (Gpu teardown, budgets, tests). */
 export function releaseTransientU(gpu: Gpu): void {
   releaseSharedTextures(gpu);
   const s = state(gpu);
@@ -147,7 +147,7 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
     if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.block.size);
     return make(size);
   }
-  return transientTexture(gpu, tile, format, size); // counted in the plan (winograd.textures.ts)
+  return transientTexture(gpu, tile, format, size); // counted in the plan (shared_textures.ts)
 }
 
 /** The U the current plan has cached, by weight (dropped when the plan ends). */

@@ -1,6 +1,8 @@
-// Winograd's shared transient textures: one texture per Gpu and purpose (U made at each use, per tile
-// size and format: winograd.weights.ts; V, the GEMM's left operand: winograd.ts), grown to the
-// largest use so far and reused by every layer, so a model holds one of each, not one per layer.
+// Shared transient textures: one texture per Gpu and purpose (Winograd's U made at each use, per tile
+// size and format: winograd.weights.ts; Winograd's V, its GEMM's left operand: winograd.ts; the 1x1
+// convs' weight: conv1x1.gemm.ts), grown to the largest use so far and reused by every layer, so a
+// model holds one of each, not one per layer. They exist because lavapipe fetches texels faster than
+// it loads storage (matmul.core.ts).
 // Each is a Gpu.texture (counted in the pool's statistics) and lives until releaseSharedTextures.
 //
 // Inside a plan (Gpu.plan) nothing real may change, but the plan must count what the real run will
