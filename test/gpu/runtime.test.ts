@@ -5,6 +5,7 @@ import { sizeClass } from '../../src/gpu/pool.js';
 import { nchwToNhwc, nhwcToNchw } from '../../src/gpu/tensor.js';
 import { softmaxRows } from '../../src/kernels/softmax.js';
 import { silu } from '../../src/kernels/elementwise.js';
+import { lavapipeThreads } from '../../src/gpu/node.js';
 import { useGpu } from '../helpers.js';
 
 const gpu = useGpu();
@@ -16,6 +17,13 @@ describe('Gpu runtime', () => {
     expect(g.maxBindingBytes).toBe(g.device.limits.maxStorageBufferBindingSize);
     expect(g.device.limits.maxBufferSize).toBeGreaterThan(g.device.limits.maxStorageBufferBindingSize);
     expect(g.features.subgroups).toBe(g.device.features.has('subgroups'));
+  });
+
+  it("gives lavapipe 4 compute threads per CPU (at most 32) unless LP_NUM_THREADS is set", () => {
+    expect(lavapipeThreads(2)).toBe(8);
+    expect(lavapipeThreads(16)).toBe(32);
+    // Set before the driver loaded (by us, or kept as the user set it): a positive thread count.
+    expect(Number(process.env.LP_NUM_THREADS)).toBeGreaterThan(0);
   });
 
   it('refuses a planning limit above the adapter limit', async () => {
