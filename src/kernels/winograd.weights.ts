@@ -10,12 +10,13 @@
 //   transient  made again at every use, into one shared texture per Gpu and tile size that grows to
 //              the largest weight: no memory per layer, at the cost of the transform on every call.
 //
-// Which one is a memory-for-speed trade per layer. The transform costs about as much as ~80/HW of the
-// convolution it serves on lavapipe (measured: 20% at 32x32, 4.6% at 64x64, 1.2% at 128x128 for 512
-// and 256 channels; docs/benchmarks.md), so `winogradPolicy.cache = 'auto'` caches U only for layers
-// of at most `cacheMaxPixels` output pixels per image (default 32x32: where the transform would cost
-// ~20%), and only while the cached U of this Gpu stay within `cacheBytes` (512 MiB); every other
-// layer transforms on the fly. So large images, whose low-resolution layers are few and cheap next to
+// Which one is a memory-for-speed trade per layer. The transform (through a staging buffer and a copy,
+// see transform below) takes ~10 ms of GPU time for a 512x512-channel weight, plus its copy, against
+// ~90 ms for that layer's Winograd convolution at 32x32 on lavapipe, proportionally less at larger
+// sizes (docs/benchmarks.md), so `winogradPolicy.cache = 'auto'` caches U only for layers
+// of at most `cacheMaxPixels` output pixels per image (default 32x32), and only while the cached U of
+// this Gpu stay within `cacheBytes` (512 MiB); every other layer transforms on the fly. So large
+// images, whose low-resolution layers are few and cheap next to
 // the rest, cache nothing: the SD VAE decode of a 512x512 image holds no U at all. 'all' caches every U (the fastest),
 // 'none' none (the smallest). Every U, cached or transient, is a Gpu.texture: the pool's statistics,
 // dry-run plans and `bench:memory` count it.
