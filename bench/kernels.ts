@@ -13,8 +13,7 @@ import type { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { conv2d, Conv2dWeight, type ConvVariant } from '../src/kernels/conv2d.js';
 import { matmul, viewOf, type MatmulVariant } from '../src/kernels/matmul.js';
-import { winogradGemm } from '../src/kernels/winograd.gemm.js';
-import { CORE_ROWS } from '../src/kernels/matmul.core.js';
+import { copyV, V_TEXTURE_WIDTH, vTextureRows, WINOGRAD_ROWS, winogradGemm } from '../src/kernels/winograd.gemm.js';
 import { textureBinding } from '../src/kernels/winograd.weights.js';
 import { packParams } from '../src/gpu/wgsl.js';
 
@@ -121,17 +120,21 @@ export async function benchWinogradCore(gpu: Gpu, s: ConvShape, budgetMs: number
   const up = (v: number, m: number) => Math.ceil(v / m) * m;
   const P = (tile + 2) ** 2;
   const tiles = Math.ceil(s.hw / tile) ** 2;
-  const [tp, kp, np] = [up(tiles, CORE_ROWS), up(s.cin, 32), up(s.cout, 32)];
+  const [tp, kp, np] = [up(tiles, WINOGRAD_ROWS), up(s.cin, 32), up(s.cout, 32)];
   const v = random(gpu, [P, tp, kp], 1);
-  const u = gpu.device.createTexture({ size: [np / 4, kp, P], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
+  const u = gpu.device.createTexture({ size: [np / 4, kp, P], format: 'rgba32float', usage });
   const uData = randomData(P * kp * np, 2);
   gpu.device.queue.writeTexture({ texture: u }, uData.buffer, { bytesPerRow: np * 4, rowsPerImage: kp }, [np / 4, kp, P]);
   const uView = textureBinding(u);
+  // The core fetches V from a texture (winograd.gemm.ts): copied from v once, as winograd.ts does per band.
+  const vt = gpu.device.createTexture({ size: [V_TEXTURE_WIDTH, vTextureRows(tp, kp), P], format: 'rgba32float', usage });
+  copyV(gpu, 'winograd gemm core: V', v, vt, tp, kp, P);
   const pipeline = winogradGemm.pipeline(gpu);
   const run = () => {
     const m = gpu.empty([P, tp, np]);
     gpu.op('winograd gemm core', (pass) =>
-      gpu.dispatch(pass, pipeline, packParams([tp, kp, np, P]), [gpu.bindWhole(v), uView, gpu.bindWhole(m)], winogradGemm.groups(tp, np, P)));
+      gpu.dispatch(pass, pipeline, packParams([tp, kp, np, P]), [textureBinding(vt), uView, gpu.bindWhole(m)], winogradGemm.groups(tp, np, P)));
     return m;
   };
   run().release(); // compiles the pipeline
@@ -139,5 +142,6 @@ export async function benchWinogradCore(gpu: Gpu, s: ConvShape, budgetMs: number
   const t = await time(gpu, run, budgetMs);
   v.release();
   u.destroy();
+  vt.destroy();
   return { what: `winograd${tile === 4 ? '4' : ''} core ${P}x[${tp}x${kp}]x[${kp}x${np}]`, variant: 'core', gflop: (2 * P * tp * kp * np) / 1e9, ...t };
 }

@@ -15,8 +15,7 @@ import { Gpu } from '../src/gpu/gpu.js';
 import type { Tensor } from '../src/gpu/tensor.js';
 import { packParams } from '../src/gpu/wgsl.js';
 import { conv2d, Conv2dWeight, type ConvVariant } from '../src/kernels/conv2d.js';
-import { CORE_ROWS } from '../src/kernels/matmul.core.js';
-import { winogradGemm } from '../src/kernels/winograd.gemm.js';
+import { copyV, V_TEXTURE_WIDTH, vTextureRows, WINOGRAD_ROWS, winogradGemm } from '../src/kernels/winograd.gemm.js';
 import { winogradGemmShared } from '../src/kernels/winograd.gemm_shared.js';
 import { textureBinding } from '../src/kernels/winograd.weights.js';
 import { CONV_SHAPES, type ConvShape } from './kernels.js';
@@ -82,16 +81,21 @@ const fmt = (v: number) => v.toFixed(1);
 
 async function coreRow(s: ConvShape) {
   const P = (tile + 2) ** 2;
-  const [tp, kp, np] = [up(Math.ceil(s.hw / tile) ** 2, CORE_ROWS), up(s.cin, 32), up(s.cout, 32)];
+  const [tp, kp, np] = [up(Math.ceil(s.hw / tile) ** 2, WINOGRAD_ROWS), up(s.cin, 32), up(s.cout, 32)];
   const v = gpu.upload(randomData(P * tp * kp, 1), [P, tp, kp]);
-  const u = gpu.device.createTexture({ size: [np / 4, kp, P], format: 'rgba32float', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST });
+  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
+  const u = gpu.device.createTexture({ size: [np / 4, kp, P], format: 'rgba32float', usage });
   gpu.device.queue.writeTexture({ texture: u }, randomData(P * kp * np, 2).buffer, { bytesPerRow: np * 4, rowsPerImage: kp }, [np / 4, kp, P]);
   const uView = textureBinding(u);
-  const core = (c: typeof winogradGemm) => {
+  // The subgroup core fetches V from a texture (copied from v once, as winograd.ts does per band); the shared core reads v.
+  const vt = gpu.device.createTexture({ size: [V_TEXTURE_WIDTH, vTextureRows(tp, kp), P], format: 'rgba32float', usage });
+  copyV(gpu, 'winograd gemm core: V', v, vt, tp, kp, P);
+  const core = (c: typeof winogradGemm | typeof winogradGemmShared) => {
     const pipeline = c.pipeline(gpu);
+    const a = c === winogradGemm ? textureBinding(vt) : gpu.bindWhole(v);
     return () => {
       const m = gpu.empty([P, tp, np]);
-      gpu.op('winograd gemm core', (pass) => gpu.dispatch(pass, pipeline, packParams([tp, kp, np, P]), [gpu.bindWhole(v), uView, gpu.bindWhole(m)], c.groups(tp, np, P)));
+      gpu.op('winograd gemm core', (pass) => gpu.dispatch(pass, pipeline, packParams([tp, kp, np, P]), [a, uView, gpu.bindWhole(m)], c.groups(tp, np, P)));
       return m;
     };
   };
@@ -109,6 +113,7 @@ async function coreRow(s: ConvShape) {
   console.log(rows[rows.length - 1]);
   v.release();
   u.destroy();
+  vt.destroy();
 }
 
 async function convRow(s: ConvShape) {

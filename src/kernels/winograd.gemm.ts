@@ -17,6 +17,7 @@
 // fixed order, whatever the band, so banded results are bit-identical to unbanded ones.
 
 import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { CORE_COLS, CORE_LANES, gemmCoreWgsl } from './matmul.core.js';
 
@@ -63,6 +64,15 @@ ${gemmCoreWgsl((k) => `textureLoad(U, vec2u(n4, ${k}), pos, 0)`, WINOGRAD_ROWS, 
 ${each(WINOGRAD_ROWS, (r) => `  C[(m0 + ${r}u) * N4 + n4] = acc${r};`)}
 }
 `;
+
+/** Rows of V's texture for a band of tp tiles and kp input channels (per layer). */
+export const vTextureRows = (tp: number, kp: number) => (tp * kp) / 4 / V_TEXTURE_WIDTH;
+
+/** Records the copy of V [P, tp, kp] (row-major in its buffer) into the texture t this core fetches V from. */
+export function copyV(gpu: Gpu, label: string, v: Tensor, t: GPUTexture, tp: number, kp: number, P: number): void {
+  const rows = vTextureRows(tp, kp);
+  gpu.copyToTexture(label, { buffer: v.buffer, offset: v.offset, bytesPerRow: V_TEXTURE_WIDTH * 16, rowsPerImage: rows }, { texture: t }, [V_TEXTURE_WIDTH, rows, P]);
+}
 
 /** The batched GEMM's pipeline and its workgroup count for one band. */
 export const winogradGemm = {

@@ -26,7 +26,7 @@ import { boundBytes, planBands, type Range } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import { V_TEXTURE_WIDTH, WINOGRAD_ROWS, winogradGemm } from './winograd.gemm.js';
+import { copyV, V_TEXTURE_WIDTH, vTextureRows, WINOGRAD_ROWS, winogradGemm } from './winograd.gemm.js';
 import { winogradGemmShared } from './winograd.gemm_shared.js';
 import { TRANSFORM_WG, winogradInputPipeline, winogradOutputPipeline } from './winograd.transforms.js';
 import { winograd4InputPipeline, winograd4OutputPipeline } from './winograd4.transforms.js';
@@ -117,7 +117,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   // At least one whole tile row (wide images with many channels need more than SCRATCH_BYTES for it).
   const scratchLimit = Math.min(Math.max(SCRATCH_BYTES, scratchRowBytes(1)), gpu.device.limits.maxStorageBufferBindingSize);
   const maxTexture = gpu.device.limits.maxTextureDimension2D; // V's texture rows: Tp * Kp / 4 / V_TEXTURE_WIDTH
-  const vRows = (tiles: number) => (tiles * kp) / 4 / V_TEXTURE_WIDTH;
+  const vRows = (tiles: number) => vTextureRows(tiles, kp);
   const fits = (rows: number) => scratchRowBytes(rows) <= scratchLimit && (!vTexture || vRows(up(rows * tilesW, WINOGRAD_ROWS)) <= maxTexture);
   let maxRows = 1;
   while (maxRows < n * tilesH && fits(maxRows + 1)) maxRows++;
@@ -168,7 +168,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
     const info = { flops: i === 0 ? flops : 0 };
     if (!vt) return gpu.op(opLabel, (pass) => (input(pass), rest(pass, vb)), info);
     gpu.op(opLabel, input, info);
-    gpu.copyToTexture(opLabel, { buffer: v.buffer, offset: v.offset, bytesPerRow: V_TEXTURE_WIDTH * 16, rowsPerImage: vRows(tpb) }, { texture: vt }, [V_TEXTURE_WIDTH, vRows(tpb), P]);
+    copyV(gpu, opLabel, v, vt, tpb, kp, P);
     gpu.op(opLabel, (pass) => rest(pass, textureBinding(vt)), { flops: 0 });
   });
   v.release();
