@@ -29,7 +29,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { LINEAR_WORKGROUP } from '../gpu/wgsl.js';
 import { CONV_PARAMS_STRUCT, type ConvKernel, type ConvPipelineShape, type KernelWeight } from './conv2d.common.js';
 import { CORE_COLS, CORE_K, CORE_LANES, gemmCoreWgsl } from './matmul.core.js';
-import { sharedTexture } from './shared_textures.js';
+import { sharedTexture, textureBinding } from './shared_textures.js';
 import { weightWgsl, type WeightFormat } from './weight_format.js';
 import type { ActivationDType } from './activation.js';
 
@@ -102,6 +102,6 @@ export const pointwiseGemmKernel: ConvKernel = {
     const rows = (k.cin * k.cout) / 4 / W1X1_TEXTURE_WIDTH;
     const t = sharedTexture(gpu, `W1x1.${format}`, `1x1 conv weight (${format})`, format, bytes, [W1X1_TEXTURE_WIDTH, rows, 1]);
     gpu.copyToTexture(label, { buffer: k.w.buffer, offset: k.w.offset, bytesPerRow: W1X1_TEXTURE_WIDTH * bytes, rowsPerImage: rows }, { texture: t }, [W1X1_TEXTURE_WIDTH, rows, 1]);
-    return t.createView() as unknown as GPUBufferBinding; // a texture in Gpu.dispatch's list (see winograd.weights.ts textureBinding)
+    return textureBinding(t, '2d');
   },
 };

@@ -27,7 +27,7 @@ import { planBands } from '../gpu/bands.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
 import { activationDType, dtypeKey, enableF16, storageType, type ActivationDType } from './activation.js';
-import { mergeGroupsWgsl, rowApplyBindings, WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
+import { applyPixelWgsl, mergeGroupsWgsl, rowApplyBindings, unitCoefficientsWgsl, WIDE_MAX_UNITS, wideApplyWgsl, wideStatsWgsl } from './group_norm.wide.js';
 
 /** `wide: false` sends rows of more than 1024 channels back to the scalar kernels (A/B benchmarks). */
 export const groupNormPolicy = { wide: true };
@@ -182,20 +182,10 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   if (lin >= p.rows || slot >= p.slots) { return; }
   let row = p.row0 + lin;
   let n = row / p.H;
-  let c = unit * 4u;
-  let cpg = 4u * p.U / p.G;
-  let s0 = stats[n * p.G + c / cpg]; let s1 = stats[n * p.G + (c + 1u) / cpg];
-  let s2 = stats[n * p.G + (c + 2u) / cpg]; let s3 = stats[n * p.G + (c + 3u) / cpg];
-  let mean = vec4f(s0.x, s1.x, s2.x, s3.x);
-  let a = vec4f(s0.y, s1.y, s2.y, s3.y) * gamma[unit];           // y = (x − mean)·a + beta
-  let b = beta[unit];
-  ${scaleShift ? 'let scale = 1.0 + ss[n * 2u * p.U + unit]; let shift = ss[n * 2u * p.U + p.U + unit];' : ''}
+  ${unitCoefficientsWgsl(scaleShift)}
   var i = row * p.W * p.U + slot * p.U + unit;
   for (var px = slot; px < p.W; px += p.slots) {
-    var v = (vec4f(x[i - p.inBase / 4u]) - mean) * a + b;
-    ${scaleShift ? 'v = v * scale + shift;' : ''}
-    ${silu ? 'v = v / (1.0 + exp(-v));       // silu' : ''}
-    y[i - p.outBase / 4u] = ${storageType(act, 4)}(v);
+    ${applyPixelWgsl(silu, scaleShift, act)}
     i += p.slots * p.U;
   }
 }`;

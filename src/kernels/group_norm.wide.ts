@@ -69,6 +69,26 @@ export const rowApplyBindings = (scaleShift: boolean, act: ActivationDType) => /
 @group(0) @binding(5) var<storage, read_write> y: array<${storageType(act, 4)}>;
 ${scaleShift ? '@group(0) @binding(6) var<storage, read> ss: array<vec4f>;  // [N, 2C]' : ''}`;
 
+/**
+ * The row apply kernels' per-unit coefficients (expects `n`, the image, and `unit`, the 4-channel unit,
+ * in scope): each channel's group statistics, `a` = rstd * gamma and `b` = beta, so y = (x - mean) * a + b,
+ * then (scaleShift) the conditioning's `scale` and `shift`.
+ */
+export const unitCoefficientsWgsl = (scaleShift: boolean) => /* wgsl */ `let cpg = 4u * p.U / p.G;
+  let c = unit * 4u;
+  let s0 = stats[n * p.G + c / cpg]; let s1 = stats[n * p.G + (c + 1u) / cpg];
+  let s2 = stats[n * p.G + (c + 2u) / cpg]; let s3 = stats[n * p.G + (c + 3u) / cpg];
+  let mean = vec4f(s0.x, s1.x, s2.x, s3.x);
+  let a = vec4f(s0.y, s1.y, s2.y, s3.y) * gamma[unit];
+  let b = beta[unit];
+  ${scaleShift ? 'let scale = 1.0 + ss[n * 2u * p.U + unit]; let shift = ss[n * 2u * p.U + p.U + unit];' : ''}`;
+
+/** One pixel's vec4 at element index i, normalised (+ scale/shift, + SiLU) and stored as `act`. */
+export const applyPixelWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `var v = (vec4f(x[i - p.inBase / 4u]) - mean) * a + b;
+    ${scaleShift ? 'v = v * scale + shift;' : ''}
+    ${silu ? 'v = v / (1.0 + exp(-v)); // silu' : ''}
+    y[i - p.outBase / 4u] = ${storageType(act, 4)}(v);`;
+
 /** Params as the row apply kernel: (H, W, U, G, slots (unused), row0, rows, inBase, outBase). */
 export const wideApplyWgsl = (silu: boolean, scaleShift: boolean, act: ActivationDType) => /* wgsl */ `${enableF16(act)}
 ${rowApplyBindings(scaleShift, act)}
@@ -79,21 +99,11 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   if (lin >= p.rows) { return; }
   let row = p.row0 + lin;
   let n = row / p.H;
-  let cpg = 4u * p.U / p.G;
   for (var unit = t; unit < p.U; unit += 256u) {
-    let c = unit * 4u;
-    let s0 = stats[n * p.G + c / cpg]; let s1 = stats[n * p.G + (c + 1u) / cpg];
-    let s2 = stats[n * p.G + (c + 2u) / cpg]; let s3 = stats[n * p.G + (c + 3u) / cpg];
-    let mean = vec4f(s0.x, s1.x, s2.x, s3.x);
-    let a = vec4f(s0.y, s1.y, s2.y, s3.y) * gamma[unit];         // y = (x − mean)·a + beta
-    let b = beta[unit];
-    ${scaleShift ? 'let scale = 1.0 + ss[n * 2u * p.U + unit]; let shift = ss[n * 2u * p.U + p.U + unit];' : ''}
+    ${unitCoefficientsWgsl(scaleShift)}
     var i = row * p.W * p.U + unit;
     for (var px = 0u; px < p.W; px++) {
-      var v = (vec4f(x[i - p.inBase / 4u]) - mean) * a + b;
-      ${scaleShift ? 'v = v * scale + shift;' : ''}
-      ${silu ? 'v = v / (1.0 + exp(-v));     // silu' : ''}
-      y[i - p.outBase / 4u] = ${storageType(act, 4)}(v);
+      ${applyPixelWgsl(silu, scaleShift, act)}
       i += p.U;
     }
   }

@@ -64,6 +64,12 @@ function plannedTexture(gpu: Gpu, key: string, format: GPUTextureFormat, texel: 
   return t;
 }
 
+/**
+ * A texture view in Gpu.dispatch's list of bindings (a 2D-array view unless `dimension` says otherwise):
+ * WebGPU takes any binding resource there, the list is only typed for buffers (see gpu.ts).
+ */
+export const textureBinding = (t: GPUTexture, dimension: GPUTextureViewDimension = '2d-array') => t.createView({ dimension }) as unknown as GPUBufferBinding;
+
 /** Frees every shared texture of this Gpu whose key starts with `prefix` (all by default). */
 export function releaseSharedTextures(gpu: Gpu, prefix = ''): void {
   const map = real.get(gpu);

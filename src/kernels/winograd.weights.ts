@@ -224,8 +224,4 @@ function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture)
   }
 }
 
-/**
- * A texture view in Gpu.dispatch's list of bindings: WebGPU takes any binding resource there, the
- * list is only typed for buffers (see gpu.ts).
- */
-export const textureBinding = (t: GPUTexture) => t.createView({ dimension: '2d-array' }) as unknown as GPUBufferBinding;
+export { textureBinding } from './shared_textures.js'; // where the Winograd code has long imported it from
