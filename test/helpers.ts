@@ -89,11 +89,14 @@ export function fakeGpu(): { gpu: Gpu; state: { uploaded: number } } {
       const buffer = {};
       const size = shape.reduce((a, b) => a * b, 1);
       sizes.set(buffer, size);
-      return { shape, size, buffer, dtype: dtype ?? 'f32', label, release() {} };
+      return { shape, size, buffer, dtype: dtype ?? 'f32', label, release() {}, destroy() {} };
     },
     writeBuffer: (buffer: object) => {
       state.uploaded += sizes.get(buffer)!;
     },
+    // Conv weights are uploaded as stored and reordered by a dispatch (kernels/conv_weight_layout.ts).
+    pipeline: () => ({}),
+    op: () => {},
   } as unknown as Gpu;
   return { gpu, state };
 }

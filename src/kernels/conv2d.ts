@@ -25,7 +25,8 @@ import type { ConvKernel } from './conv2d.common.js';
 import { conv2dWinograd, winogradApplies, type WinogradCore, type WinogradTile } from './winograd.js';
 import { releaseU } from './winograd.weights.js';
 import { tunedConvVariant, type TuneMode } from '../gpu/tune.js';
-import { convertRaw, convToGemmLayout, packWords, type RawWeight, type WeightFormat } from './weight_format.js';
+import { convertRaw, type RawWeight, type WeightFormat } from './weight_format.js';
+import { uploadConvWeight } from './conv_weight_layout.js';
 import { activationDType } from './activation.js';
 import { pointwiseGemmApplies, pointwiseGemmKernel } from './conv1x1.gemm.js';
 
@@ -145,9 +146,8 @@ export class Conv2dWeight {
     if (got !== n) throw new Error(`${label}.weight: expected [${cout}, ${cin}, ${kh}, ${kw}] (${n} values), got ${got} values`);
     if (bias && bias.length !== cout) throw new Error(`${label}.bias: expected [${cout}], got ${bias.length} values`);
     if (gpu.dryRun) return; // a plan uploads nothing
-    // ((ky * kw + kx) * cin + ci) * cout + co  <-  ((co * cin + ci) * kh + ky) * kw + kx
-    const gemm = convToGemmLayout(convertRaw(weight, this.format, `${label}.weight`), cout, cin, kh, kw);
-    gpu.writeBuffer(this.w.buffer, this.w.offset, packWords(gemm));
+    // Uploaded as the checkpoint holds it and reordered to GEMM layout on the GPU (conv_weight_layout.ts).
+    uploadConvWeight(gpu, convertRaw(weight, this.format, `${label}.weight`), this.w, cout, cin, kh, kw);
     gpu.writeBuffer(this.bias.buffer, this.bias.offset, bias ?? new Float32Array(cout));
   }
 

@@ -64,11 +64,22 @@ function plannedTexture(gpu: Gpu, key: string, format: GPUTextureFormat, texel: 
   return t;
 }
 
+const views = new WeakMap<GPUTexture, Map<GPUTextureViewDimension, GPUTextureView>>();
+
 /**
  * A texture view in Gpu.dispatch's list of bindings (a 2D-array view unless `dimension` says otherwise):
  * WebGPU takes any binding resource there, the list is only typed for buffers (see gpu.ts).
+ * One view per texture and dimension, made once: on lavapipe, creating a view waits for the queue to
+ * finish the work it is running (a lock they share), which stalled the first decode's recording for
+ * up to 2.4 s at a time (docs/benchmarks.md, "Whole process").
  */
-export const textureBinding = (t: GPUTexture, dimension: GPUTextureViewDimension = '2d-array') => t.createView({ dimension }) as unknown as GPUBufferBinding;
+export function textureBinding(t: GPUTexture, dimension: GPUTextureViewDimension = '2d-array'): GPUBufferBinding {
+  let byDim = views.get(t);
+  if (!byDim) views.set(t, (byDim = new Map()));
+  let v = byDim.get(dimension);
+  if (!v) byDim.set(dimension, (v = t.createView({ dimension })));
+  return v as unknown as GPUBufferBinding;
+}
 
 /** Frees every shared texture of this Gpu whose key starts with `prefix` (all by default). */
 export function releaseSharedTextures(gpu: Gpu, prefix = ''): void {
