@@ -1,8 +1,9 @@
-// npm run bench:startup [-- --size 256] [--dir /tmp/sdvae-random-vae] [--cold]
+// npm run bench:startup [-- --size 256] [--dir /tmp/sdvae-random-vae] [--fp16] [--cold]
 //
 // What a whole `sdvae decode` process costs beyond its steady decode: a full-size SD VAE with random
 // weights of the real shapes (bench/random_weights.ts) is written once as a diffusers folder (f32
-// safetensors, ~320 MB; kept for later runs) with a stored 1x4x(size/8)x(size/8) latent, then
+// safetensors, ~320 MB, or with --fp16 the same values rounded to F16, ~160 MB, as the hub's fp16
+// files hold them; kept for later runs) with a stored 1x4x(size/8)x(size/8) latent, then
 //   1. the CLI itself: `sdvae decode LATENT --vae DIR -o OUT.png` in a child process, wall time;
 //   2. in this process, phase by phase: Gpu.create, AutoencoderKL.load (read + upload), the first
 //      decode (its recording time includes creating every pipeline: Dawn compiles WGSL and lavapipe
@@ -20,13 +21,15 @@ import { writeSafetensors } from '../src/io/safetensors.js';
 import { writeLatentFile } from '../src/io/latents.js';
 import { latentSpaceId } from '../src/io/latent_space.js';
 import { randomSource } from './random_weights.js';
+import { f32ToF16 } from '../src/io/dtype.js';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
 const size = Number(arg('size') ?? 256);
-const dir = arg('dir') ?? '/tmp/sdvae-random-vae';
+const fp16 = process.argv.includes('--fp16');
+const dir = arg('dir') ?? (fp16 ? '/tmp/sdvae-random-vae-fp16' : '/tmp/sdvae-random-vae');
 const cold = process.argv.includes('--cold');
 if (cold) process.env.MESA_SHADER_CACHE_DISABLE = 'true';
 const root = join(import.meta.dirname, '..', '..');
@@ -36,10 +39,12 @@ function writeRandomVae(): void {
   if (existsSync(join(dir, 'diffusion_pytorch_model.safetensors'))) return;
   mkdirSync(dir, { recursive: true });
   const { source, names, config } = randomSource('sd-vae-ft-mse.json');
-  const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Uint8Array }> = {};
+  const tensors: Record<string, { dtype: 'F32' | 'F16'; shape: number[]; data: Uint8Array }> = {};
   for (const key of names) {
     const e = source(key)!;
-    tensors[key] = { dtype: 'F32', shape: [...e.shape], data: e.bytes() as Uint8Array };
+    const bytes = e.bytes() as Uint8Array;
+    const data = fp16 ? new Uint8Array(f32ToF16(new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4)).buffer) : bytes;
+    tensors[key] = { dtype: fp16 ? 'F16' : 'F32', shape: [...e.shape], data };
   }
   writeSafetensors(join(dir, 'diffusion_pytorch_model.safetensors'), tensors);
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 1));
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
   const steady = [await decode(), await decode()];
   gpu.destroy();
   const steadyMs = Math.min(...steady.map((d) => d.ms));
-  console.log(`SD VAE decode 1x4x${h}x${h} -> ${size}x${size}, random f32 weights (${dir}); ${new Date().toISOString()}; Mesa shader cache ${cold ? 'disabled (cold)' : 'enabled (warm from earlier runs)'}\n`);
+  console.log(`SD VAE decode 1x4x${h}x${h} -> ${size}x${size}, random ${fp16 ? 'F16' : 'f32'} weights (${dir}); ${new Date().toISOString()}; Mesa shader cache ${cold ? 'disabled (cold)' : 'enabled (warm from earlier runs)'}\n`);
   console.log('| phase | s |\n|---|---:|');
   console.log(`| \`sdvae decode\` process, wall | ${s(cliMs)} |`);
   console.log(`| Gpu.create | ${s(createMs)} |`);

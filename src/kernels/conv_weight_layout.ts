@@ -6,48 +6,47 @@
 // weight_format.ts), so it is exact in every format and never rounds a value. Loading does it here
 // rather than on the CPU: the checkpoint's bytes go to the GPU as they were read, and the reorder
 // (1.3 s of a full SD VAE load in JavaScript on a 2-CPU machine, docs/benchmarks.md "Whole process")
-// runs on the device, overlapped with reading the next tensor. convToGemmLayout (weight_format.ts)
-// is the CPU form, kept as the reference the tests compare against.
+// runs on the device. convToGemmLayout (weight_format.ts) is the CPU form: the tests' reference, and
+// the path for the shapes this kernel leaves out (below).
 //
-// Layout: `src` [Cout, Cin, kh, kw] as uploaded (32-bit words), `dst` [kh*kw*Cin, Cout] in the same
-// format. One invocation per output word (one element in f32, two neighbouring elements in 16 bits,
-// each gathered from its own source half-word), consecutive invocations writing consecutive words.
-// The reads are strided (Cin*kh*kw apart); a load is a one-off memory pass, not worth tiling.
+// Layout: `src` [Cout, Cin, taps] as uploaded (32-bit words), `dst` [taps, Cin, Cout] in the same
+// format. Grid: one workgroup row per GEMM row r = t * Cin + ci (so the divisions are per workgroup),
+// 256 consecutive output words of that row per workgroup. A word is one element in f32 and the two
+// neighbouring output channels co, co + 1 in 16 bits, each gathered from its own source half-word
+// (hence 16-bit weights need an even Cout: an odd one would pair channels of two rows). The reads are
+// strided (Cin * taps apart); a load is a one-off memory pass, not worth tiling.
 
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
-import { LINEAR_WORKGROUP, packParams } from '../gpu/wgsl.js';
-import { packWords, type RawWeight } from './weight_format.js';
+import { packParams } from '../gpu/wgsl.js';
+import { convToGemmLayout, packWords, type RawWeight } from './weight_format.js';
+
+const MAX_ROWS = 65535; // the grid's y extent
 
 const wgsl = (halves: boolean) => /* wgsl */ `
-struct Params { cout: u32, cin: u32, taps: u32, n: u32 }   // n: elements (Cout * Cin * taps)
+struct Params { cout: u32, cin: u32, taps: u32, row_words: u32 }
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<u32>;        // [Cout, Cin, taps] (PyTorch)
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;  // [taps, Cin, Cout] (GEMM)
-${LINEAR_WORKGROUP}
-// The source element that lands at GEMM element i.
-fn source_of(i: u32) -> u32 {
-  let co = i % p.cout;
-  let row = i / p.cout;             // t * Cin + ci
-  let ci = row % p.cin;
-  let t = row / p.cin;
-  return (co * p.cin + ci) * p.taps + t;
-}
 ${halves ? /* wgsl */ `
 // Element e of a 16-bit weight: half (e & 1) of word e / 2.
 fn half_at(e: u32) -> u32 { return (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu; }` : ''}
 @compute @workgroup_size(256)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let j = linear_workgroup(wid, nwg) * 256u + lid;   // output word
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let word = wid.x * 256u + lid;       // within GEMM row r
+  if (word >= p.row_words) { return; }
+  let r = wid.y;                       // t * Cin + ci
+  let k = (r % p.cin) * p.taps + r / p.cin;   // ci * taps + t: the source column
+  let stride = p.cin * p.taps;         // one output channel in the source
 ${halves ? /* wgsl */ `
-  let i = 2u * j;
-  if (i >= p.n) { return; }
-  var hi = 0u;                                       // the padding half of an odd count stays zero
-  if (i + 1u < p.n) { hi = half_at(source_of(i + 1u)); }
-  dst[j] = half_at(source_of(i)) | (hi << 16u);` : /* wgsl */ `
-  if (j >= p.n) { return; }
-  dst[j] = src[source_of(j)];`}
+  let co = 2u * word;
+  let e = co * stride + k;
+  dst[r * p.row_words + word] = half_at(e) | (half_at(e + stride) << 16u);` : /* wgsl */ `
+  dst[r * p.row_words + word] = src[word * stride + k];`}
 }`;
+
+/** Whether the kernel takes this shape (else the CPU reorder runs). */
+const onGpu = (format: RawWeight['format'], cout: number, rows: number) => rows <= MAX_ROWS && (format === 'f32' || cout % 2 === 0);
 
 /**
  * Writes `weight` (PyTorch layout [Cout, Cin, kh, kw], already in dst's format) into `dst` in GEMM
@@ -58,15 +57,16 @@ export function uploadConvWeight(gpu: Gpu, weight: RawWeight, dst: Tensor, cout:
   if (weight.format !== dst.dtype) throw new Error(`${dst.label}: a ${weight.format} weight for a ${dst.dtype} tensor (convert it first)`);
   const n = cout * cin * kh * kw;
   if (dst.size !== n) throw new Error(`${dst.label}: ${dst.size} elements, expected [${cout}, ${cin}, ${kh}, ${kw}]`);
-  const words = packWords(weight);
+  const rows = kh * kw * cin;
+  if (!onGpu(weight.format, cout, rows)) return gpu.writeBuffer(dst.buffer, dst.offset, packWords(convToGemmLayout(weight, cout, cin, kh, kw)));
   const staging = gpu.empty([n], `${dst.label} (PyTorch layout)`, dst.dtype, true);
   try {
-    gpu.writeBuffer(staging.buffer, staging.offset, words);
+    gpu.writeBuffer(staging.buffer, staging.offset, packWords(weight));
     const halves = dst.dtype !== 'f32';
     const pipe = gpu.pipeline(`conv weight layout ${halves ? '16-bit' : 'f32'}`, () => wgsl(halves));
-    const outWords = halves ? Math.ceil(n / 2) : n;
+    const rowWords = halves ? cout / 2 : cout;
     gpu.op(`${dst.label} to GEMM layout [${cout}x${cin}x${kh}x${kw}]`, (pass) =>
-      gpu.dispatch(pass, pipe, packParams([cout, cin, kh * kw, n]), [gpu.bindWhole(staging), gpu.bindWhole(dst)], Math.ceil(outWords / 256)),
+      gpu.dispatch(pass, pipe, packParams([cout, cin, kh * kw, rowWords]), [gpu.bindWhole(staging), gpu.bindWhole(dst)], [Math.ceil(rowWords / 256), rows, 1]),
     );
   } finally {
     staging.destroy();
