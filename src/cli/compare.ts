@@ -43,7 +43,7 @@ from the Hugging Face cache, downloading them there on first use (with progress)
   --precision fp32|fp16|u8        precision of the stored latent the decoders read (default fp16)
   --steps N, --seed N, --clamp, --no-clamp
                                   consistency decoder options (as in sdvae decode)
-  --taesd DIR                     add TAESD (AutoencoderTiny, or the hub id madebyollin/taesd) as a
+  --taesd DIR                     add TAESD (AutoencoderTiny, or a hub id such as madebyollin/taesd) as a
                                   third decoder: Original | SD VAE | Consistency | TAESD
   --json                          print the report as JSON instead of the table
   --force                         overwrite files in OUTDIR`;

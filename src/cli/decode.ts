@@ -18,7 +18,7 @@ import { COLLECTION_HELP, decodeFolder } from './collection.js';
 export const DECODE_HELP = `sdvae decode LATENT.safetensors (--vae DIR | --consistency DIR | --taesd DIR) -o OUT.png [options]
 sdvae decode LATENTS_DIR (--vae DIR | --consistency DIR | --taesd DIR) -o OUT_DIR [--batch N] [--report]
 
-  --taesd DIR            TAESD (AutoencoderTiny; DIR or the hub id madebyollin/taesd for weights/taesd):
+  --taesd DIR            TAESD (AutoencoderTiny; DIR, or a hub id: the HF cache, then weights/taesd):
                          alone, the decoder; with --vae/--consistency and --preview, the previewer
   --preview              with --taesd: write its decode to OUT.preview.png first (about 40x fewer
                          FLOPs than the SD VAE decoder), then the slow decode to OUT

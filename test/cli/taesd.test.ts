@@ -85,7 +85,7 @@ describe('sdvae decode --taesd', () => {
     writeLatentFile(f2, { data: new Float32Array(64), shape: [1, 4, 4, 4], precision: 'fp32', meta: { model: 'AutoencoderKL:tiny-vae', latentSpace: '4ch-f2-scale0.18215', scalingFactor: 0.18215 } });
     await expect(runDecode([f2, '--taesd', TAESD, '-o', o])).rejects.toThrow(/latent space 4ch-f2-scale0\.18215.*AutoencoderTiny:tiny-taesd decodes latent space 4ch-f8-scale0\.18215/);
     expect(existsSync(o)).toBe(false);
-    expect(() => resolveTaesdPath('madebyollin/taesd', join(dir, 'no-weights'))).toThrow(/no-weights\/taesd does not exist; download it with 'sdvae weights fetch taesd'/);
+    expect(() => resolveTaesdPath('madebyollin/taesd', join(dir, 'no-weights'), { HF_HUB_CACHE: join(dir, 'no-cache') })).toThrow(/no-weights\/taesd does not exist; download it with 'sdvae weights fetch taesd'/);
     expect(resolveTaesdPath(TAESD)).toBe(TAESD);
   });
 });

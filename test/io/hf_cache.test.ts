@@ -7,12 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runWeights } from '../../src/cli/weights.js';
 import { ensureDefaultModel, fetchEntryIntoHubCache, hubIdOf } from '../../src/io/default_models.js';
 import { hubCacheDir, parseHubId, resolveCheckpointPath } from '../../src/io/hf_cache.js';
+import { resolveTaesdPath } from '../../src/io/taesd_path.js';
 import { openCheckpoint } from '../../src/io/weights.js';
 import type { Manifest } from '../../src/io/weights_manifest.js';
 import { FIXTURES } from '../helpers.js';
 import { COMMIT, sha256, startHub, type HubServer } from './hub_server.js';
 
 const VAE = join(FIXTURES, 'models/tiny-vae');
+const TAESD = join(FIXTURES, 'models/tiny-taesd');
 
 /** Writes a file into a fake cache as the hub does: blobs/<sha256> plus a relative snapshot symlink. */
 function cacheFile(cache: string, repo: string, commit: string, path: string, from: string) {
@@ -79,6 +81,24 @@ describe('resolving in a cache tree', () => {
     cacheFile(cache, 'org/broken', 'b1', 'diffusion_pytorch_model.safetensors', join(VAE, 'config.json'));
     rmSync(join(dirname(blob), sha256(readFileSync(join(VAE, 'config.json')))));
     expect(() => resolveCheckpointPath('org/broken', env)).toThrow(/not in the Hugging Face cache/);
+  });
+  it('--taesd resolves a hub id in the cache like --vae; madebyollin/taesd falls back to weights/taesd', () => {
+    const weights = mkdtempSync(join(tmpdir(), 'sdvae-weights-'));
+    try {
+      expect(() => resolveTaesdPath('madebyollin/taesd', weights, env)).toThrow(/--taesd madebyollin\/taesd: not in the Hugging Face cache, and .*taesd does not exist; download it with 'sdvae weights fetch taesd'/);
+      expect(() => resolveTaesdPath('org/absent', weights, env)).toThrow(/org\/absent: no such file or folder, and not in the Hugging Face cache/);
+      mkdirSync(join(weights, 'taesd'));
+      expect(resolveTaesdPath('madebyollin/taesd', weights, env)).toBe(join(weights, 'taesd'));
+      for (const f of ['config.json', 'diffusion_pytorch_model.safetensors']) cacheFile(cache, 'madebyollin/taesd', '7aed5d', f, join(TAESD, f));
+      const snap = join(cache, 'models--madebyollin--taesd', 'snapshots', '7aed5d');
+      expect(resolveTaesdPath('madebyollin/taesd', weights, env)).toBe(snap); // the hub cache first
+      const c = openCheckpoint(snap);
+      expect(c.names).toContain('decoder.layers.0.weight');
+      c.close();
+      expect(resolveTaesdPath(TAESD, weights, env)).toBe(TAESD);
+    } finally {
+      rmSync(weights, { recursive: true, force: true });
+    }
   });
   it("openai/consistency-decoder falls back to OpenAI's ~/.cache/clip/decoder.pt", () => {
     expect(() => resolveCheckpointPath('openai/consistency-decoder', env)).toThrow(/not in the Hugging Face cache/);
