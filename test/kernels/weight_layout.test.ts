@@ -1,7 +1,8 @@
 // The conv weight reorder [Cout, Cin, kh, kw] -> [kh, kw, Cin, Cout]: convToGemmLayout (the CPU form,
 // src/kernels/weight_format.ts) is identical to the generic permutation, for each raw format, and a
 // pure reorder (every element kept, none rounded); uploadConvWeight (src/kernels/conv_weight_layout.ts),
-// the GPU form every model load runs, writes exactly convToGemmLayout's words, padding half included.
+// the GPU form every model load runs, writes exactly convToGemmLayout's words (through its kernel, or the
+// CPU reorder for the 16-bit shapes the kernel leaves out, where an odd count leaves a zero padding half).
 
 import { describe, expect, it } from 'vitest';
 import { uploadConvWeight } from '../../src/kernels/conv_weight_layout.js';
@@ -47,7 +48,12 @@ describe('uploadConvWeight (on the GPU)', () => {
         const dst = g.empty([kh * kw * cin, cout], 'w', format, true);
         // A poisoned destination: every word must be written, the padding half of an odd count as zero.
         g.writeBuffer(dst.buffer, dst.offset, new Uint32Array(dst.byteLength / 4).fill(0xdeadbeef));
+        g.opLog = [];
         uploadConvWeight(g, raw, dst, cout, cin, kh, kw);
+        // The kernel takes f32 and 16-bit weights with an even Cout; the rest keep the CPU reorder.
+        const onGpu = format === 'f32' || cout % 2 === 0;
+        expect(g.opLog.filter((o) => o.label.includes('to GEMM layout')).length).toBe(onGpu ? 1 : 0);
+        g.opLog = null;
         const got = new Uint32Array((await g.readBuffer(dst.buffer, dst.byteLength, dst.offset)).buffer);
         expect(got).toEqual(packWords(convToGemmLayout(raw, cout, cin, kh, kw)));
         dst.release();
