@@ -41,6 +41,11 @@ function status(field: string): number {
   return Number(m[1]);
 }
 
+/** The resident set by kind (KiB): anonymous (heap, driver allocations), file-backed (code), shared. */
+function rssParts(): { anon: number; file: number; shmem: number } {
+  return { anon: status('RssAnon'), file: status('RssFile'), shmem: status('RssShmem') };
+}
+
 /** Resets the process's peak RSS (VmHWM) to its current RSS (Linux: clear_refs 5). */
 function resetPeakRss(): void {
   writeFileSync('/proc/self/clear_refs', '5');
@@ -52,7 +57,7 @@ try {
     const t = gpu.upload(new Float32Array(1024), [1024]);
     await t.read();
     t.release();
-    console.log(JSON.stringify({ what }));
+    console.log(JSON.stringify({ what, rssParts: rssParts() }));
   } else {
     const model =
       what === 'vae'
@@ -70,11 +75,13 @@ try {
     (globalThis as { gc?: () => void }).gc?.();
     const firstPlan = gpu.plan(() => decode(z).release()); // what the first decode adds to the weights
     const rssLoaded = status('VmRSS');
+    const partsLoaded = rssParts();
     resetPeakRss();
     const first = decode(z);
     await first.read();
     first.release();
     const firstPeakRss = status('VmHWM');
+    const partsFirst = rssParts();
     const { peakBytes, allocatedBefore } = gpu.plan(() => decode(z).release());
     // The weights' CPU-side bytes (uploaded, then garbage) are collected first: they are host memory
     // the JS heap frees lazily, not GPU memory (run with --expose-gc; scripts/memory-check.sh does).
@@ -87,6 +94,7 @@ try {
     await y.read();
     y.release();
     const held = gpu.pool.getStats().peakAllocatedBytes;
+    const partsSecond = rssParts();
     const mib = (b: number) => +(b / MiB).toFixed(0);
     console.log(JSON.stringify({
       what, size, dtype, plannedMiB: mib(peakBytes), poolHeldMiB: mib(held), seconds: +((performance.now() - t0) / 1000).toFixed(1),
@@ -100,6 +108,8 @@ try {
       // RSS (KiB) once the model is built (weights uploaded), after the GPU ran the uploads, after a GC.
       loadRssKiB: [rssModel, rssSynced, rssCollected],
       // The first decode (it compiles every pipeline and makes the arena) against its plan's increment.
+      // The resident set by kind after loading, after the first decode and after the second (KiB).
+      rssParts: { loaded: partsLoaded, first: partsFirst, second: partsSecond },
       firstPlannedRunMiB: mib(firstPlan.peakBytes - firstPlan.allocatedBefore), firstMeasuredRunMiB: mib((firstPeakRss - rssLoaded) * 1024),
     }));
     z.release();

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/sdvae-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 rss() { /usr/bin/time -v node --expose-gc dist/bench/memory_check.js "$@" 2> >(grep 'Maximum resident' | awk '{print $6}' > /tmp/sdvae-rss.$$) | grep '^{' ; sleep 0.2; cat /tmp/sdvae-rss.$$; }
-base=$(rss baseline | tail -1)
+baseOut=$(rss baseline)
+base=$(echo "$baseOut" | tail -1)
+baseJson=$(echo "$baseOut" | head -1)
 out=$(rss "$@")
 json=$(echo "$out" | head -1)
 peak=$(echo "$out" | tail -1)
@@ -20,4 +22,9 @@ node -e '
     `${((r.decodePeakRssKiB - base) / 1024).toFixed(0)} MiB (${(((r.decodePeakRssKiB - base) / 1024 / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan); ` +
     `the first decode over the loaded model: planned +${r.firstPlannedRunMiB} MiB, measured +${r.firstMeasuredRunMiB} MiB ` +
     `(${((r.firstMeasuredRunMiB / r.firstPlannedRunMiB - 1) * 100).toFixed(1)}%); decode ${r.seconds} s`);
-' "$json" "$base" "$peak"
+  // Where the excess lives: anonymous memory (driver allocations, heap) vs file-backed pages (code of
+  // the driver and LLVM that compiles touch), over what the baseline process holds.
+  const b = JSON.parse(process.argv[4]).rssParts, p = r.rssParts;
+  const d = (x, k) => ((x[k] - b[k]) / 1024).toFixed(0);
+  console.log(`  over the baseline (MiB): ` + ["loaded", "first", "second"].map((s) => `${s} anon +${d(p[s], "anon")} file +${d(p[s], "file")} shmem +${d(p[s], "shmem")}`).join("; "));
+' "$json" "$base" "$peak" "$baseJson"

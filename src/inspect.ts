@@ -1,5 +1,5 @@
 // Inspection, like torchinfo: one row per module of a real forward pass, in execution order, with its
-// diffusers path, class, output shape (PyTorch's NCHW), parameter count, FLOPs (multiply-adds x 2 of
+// diffusers path (for every model: the SD VAE, the consistency decoder and TAESD), class, output shape (PyTorch's NCHW), parameter count, FLOPs (multiply-adds x 2 of
 // its convolutions and matmuls), GPU time (timestamp queries, where the adapter has them) and the
 // statistics of its output. Module outputs come from the activation taps (see models/context.ts).
 
@@ -7,8 +7,9 @@ import type { Gpu } from './gpu/gpu.js';
 import type { Tensor } from './gpu/tensor.js';
 import { toTensorData, type RgbImage } from './io/image.js';
 import type { AutoencoderKL } from './models/autoencoder_kl.js';
+import { AutoencoderTinyBlock, type AutoencoderTiny } from './models/autoencoder_tiny.js';
 import type { ConsistencyDecoder } from './models/consistency_decoder.js';
-import type { LoadedModel } from './pipeline.js';
+import type { LoadedModel, LoadedTaesd } from './pipeline.js';
 
 export interface ModuleRow {
   path: string;
@@ -24,8 +25,13 @@ export interface ModuleRow {
   max: number;
 }
 
-/** The diffusers class behind a module path (from its last name). */
-export function moduleClass(path: string): string {
+/**
+ * The diffusers class behind a module path (from its last name), for the SD VAE and the consistency
+ * decoder. TAESD's paths are positions in an nn.Sequential (`decoder.layers.3`), which only the model
+ * can name: pass it as `taesd`.
+ */
+export function moduleClass(path: string, taesd?: AutoencoderTiny): string {
+  if (taesd) return taesdClass(path, taesd);
   const parts = path.split('.');
   const last = parts[parts.length - 1];
   const parent = parts[parts.length - 2] ?? '';
@@ -39,6 +45,17 @@ export function moduleClass(path: string): string {
   if (last === 'time_embedding') return 'TimestepEmbedding';
   if (last.includes('conv')) return 'Conv2d';
   return 'sampler';
+}
+
+/** TAESD: `encoder.layers.N` / `decoder.layers.N` name an entry of the Sequential; `.conv.act` a block's ReLU. */
+function taesdClass(path: string, m: AutoencoderTiny): string {
+  const match = /^(encoder|decoder)\.layers\.(\d+)(\.conv\.act)?$/.exec(path);
+  if (!match) return 'sampler';
+  if (match[3]) return 'ReLU';
+  const layer = (match[1] === 'encoder' ? m.encoder : m.decoder).layers[Number(match[2])];
+  if (layer === 'relu') return 'ReLU';
+  if (layer === 'upsample') return 'Upsample';
+  return layer instanceof AutoencoderTinyBlock ? 'AutoencoderTinyBlock' : 'Conv2d';
 }
 
 function stats(data: Float32Array): { mean: number; std: number; min: number; max: number } {
@@ -58,11 +75,12 @@ function stats(data: Float32Array): { mean: number; std: number; min: number; ma
 
 /**
  * Runs the model once with every tap on and profiling (when available): the SD VAE encodes `image`
- * and decodes its mean; the consistency decoder encodes it and runs one UNet step (t = 1008).
+ * and decodes its mean; the consistency decoder encodes it and runs one UNet step (t = 1008); TAESD
+ * encodes it and decodes the latent.
  * `paramCounts` maps checkpoint tensor names to their element counts. `onActivation`, when given,
  * receives each module's output as read back (NHWC, with its NHWC shape), e.g. to draw it.
  */
-export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, paramCounts: Map<string, number>, onActivation?: (path: string, data: Float32Array, nhwcShape: readonly number[]) => void): Promise<ModuleRow[]> {
+export async function inspectModel(gpu: Gpu, m: LoadedModel | LoadedTaesd, image: RgbImage, paramCounts: Map<string, number>, onActivation?: (path: string, data: Float32Array, nhwcShape: readonly number[]) => void): Promise<ModuleRow[]> {
   const taps = new Map<string, Tensor>();
   const ctx = { gpu, taps };
   gpu.opLog = [];
@@ -70,12 +88,19 @@ export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, pa
   if (profiling) gpu.profiler.start();
   try {
     const x = gpu.upload(toTensorData(image), [1, image.height, image.width, 3], 'image');
-    const dist = m.model.encode(x, ctx);
-    x.release();
-    const y = m.kind === 'vae' ? (m.model as AutoencoderKL).decode(dist.mean, ctx) : (m.model as ConsistencyDecoder).decode(dist.mean, { timesteps: [1008], seed: 0, ctx });
-    dist.release();
+    if (m.kind === 'taesd') {
+      const latent = m.model.encode(x, ctx);
+      x.release();
+      m.model.decode(latent, ctx).release();
+      latent.release();
+    } else {
+      const dist = m.model.encode(x, ctx);
+      x.release();
+      const y = m.kind === 'vae' ? (m.model as AutoencoderKL).decode(dist.mean, ctx) : (m.model as ConsistencyDecoder).decode(dist.mean, { timesteps: [1008], seed: 0, ctx });
+      dist.release();
+      y.release();
+    }
     await gpu.sync();
-    y.release();
   } finally {
     if (profiling) gpu.profiler.stop();
   }
@@ -93,7 +118,7 @@ export async function inspectModel(gpu: Gpu, m: LoadedModel, image: RgbImage, pa
     for (const [name, n] of paramCounts) if (name.startsWith(`${path}.`)) params += n;
     const flops = ops.filter((o) => within(o.label, path)).reduce((a, o) => a + o.flops, 0);
     const gpuMs = profiling ? times.filter((o) => within(o.label, path)).reduce((a, o) => a + o.ms, 0) : undefined;
-    rows.push({ path, module: moduleClass(path), shape, params, flops, gpuMs, ...stats(data) });
+    rows.push({ path, module: moduleClass(path, m.kind === 'taesd' ? m.model : undefined), shape, params, flops, gpuMs, ...stats(data) });
   }
   return rows;
 }

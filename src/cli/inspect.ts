@@ -7,14 +7,14 @@ import { createImage, resize } from '../io/image.js';
 import { readPng } from '../io/png.js';
 import { openCheckpoint } from '../io/weights.js';
 import { formatRows, inspectModel } from '../inspect.js';
-import { loadModel, prepareImage } from '../pipeline.js';
+import { loadModel, loadTaesd, prepareImage } from '../pipeline.js';
 import { modelClass } from './models.js';
 import { parseSize, UsageError } from './common.js';
 
 export const INSPECT_HELP = `sdvae inspect --model DIR [--input IMAGE.png | --size WxH] [--json] [--print-wgsl]
 
 Runs the model once (SD VAE: encode, then decode the mean; consistency decoder: encode, then one UNet
-step at t=1008) and prints one row per module: diffusers path, class, output shape, parameters,
+step at t=1008; TAESD: encode, then decode the latent) and prints one row per module: diffusers path, class, output shape, parameters,
 FLOPs, GPU time (timestamp queries, where the adapter has them) and the output's mean/std/min/max.
 Without --input, a smooth synthetic image of --size (default 64x64) is used.
 --print-wgsl prints the WGSL of every pipeline as it is created (any command: SDVAE_PRINT_WGSL=1).`;
@@ -35,15 +35,14 @@ export async function runInspect(argv: string[]): Promise<number> {
   if (values.help) return console.log(INSPECT_HELP), 0;
   if (!values.model) throw new UsageError(`inspect: --model DIR is required\n\n${INSPECT_HELP}`);
   const cls = modelClass(values.model);
-  if (cls === 'AutoencoderTiny') throw new Error(`inspect: ${values.model} is an AutoencoderTiny (TAESD), which inspect does not cover yet; 'sdvae check --model DIR IO' compares its module taps`);
-  const kind = cls === 'ConsistencyDecoderVAE' ? 'consistency' : 'vae';
+  const kind = cls === 'ConsistencyDecoderVAE' ? 'consistency' : cls === 'AutoencoderTiny' ? 'taesd' : 'vae';
   const size = parseSize('size', values.size) ?? [64, 64];
   const gpu = await Gpu.create({
     ...gpuOptions(values),
     onShader: values['print-wgsl'] ? (label, code) => console.error(`// ---- pipeline ${label}\n${code}`) : undefined,
   });
   try {
-    const m = await loadModel(gpu, values.model, kind, loadOptions(values));
+    const m = kind === 'taesd' ? await loadTaesd(gpu, values.model, loadOptions(values)) : await loadModel(gpu, values.model, kind, loadOptions(values));
     let image = values.input ? readPng(values.input).image : synthetic(size[0], size[1]);
     if (values.input && values.size) image = resize(image, size[0], size[1]);
     image = prepareImage(image, {}, m.model.downscale, values.input ?? 'synthetic image').image;

@@ -102,9 +102,28 @@ describe('TAESD in compare and check', () => {
     expect(readPng(join(dir, 'gt1.compare.png')).image.width).toBeGreaterThanOrEqual(4 * 64);
   });
 
-  it('inspect says it does not cover TAESD yet, instead of failing to load it as an SD VAE', async () => {
+  it('inspect: one row per entry of both Sequentials, with the class each position holds', async () => {
     const { runInspect } = await import('../../src/cli/inspect.js');
-    await expect(runInspect(['--model', TAESD])).rejects.toThrow(/tiny-taesd is an AutoencoderTiny \(TAESD\), which inspect does not cover yet/);
+    expect(await runInspect(['--model', TAESD, '--size', '32', '--json'])).toBe(0);
+    const rows = JSON.parse(out.join('\n')).modules as { path: string; module: string; shape: number[]; params: number; std: number; flops: number }[];
+    const row = (path: string) => rows.find((r) => r.path === path)!;
+    // Encoder: conv, (block, stride-2 conv) x3, block, conv to the latent; 32 channels (the tiny config).
+    expect(rows[0]).toMatchObject({ path: 'encoder.layers.0', module: 'Conv2d', shape: [1, 32, 32, 32], params: 3 * 32 * 9 + 32 });
+    expect(row('encoder.layers.1')).toMatchObject({ module: 'AutoencoderTinyBlock', shape: [1, 32, 32, 32], params: 3 * (32 * 32 * 9 + 32) });
+    expect(row('encoder.layers.2')).toMatchObject({ module: 'Conv2d', shape: [1, 32, 16, 16], params: 32 * 32 * 9 });
+    expect(row('encoder.layers.8')).toMatchObject({ module: 'Conv2d', shape: [1, 4, 4, 4] });
+    // Decoder: the shared ReLU (decoder.layers.1, last called at full size), nearest upsampling, RGB conv.
+    expect(row('decoder.layers.1')).toMatchObject({ module: 'ReLU', shape: [1, 32, 32, 32], params: 0 });
+    expect(row('decoder.layers.3')).toMatchObject({ module: 'Upsample', shape: [1, 32, 8, 8], params: 0, flops: 0 });
+    expect(row('decoder.layers.12')).toMatchObject({ module: 'Conv2d', shape: [1, 3, 32, 32], params: 32 * 3 * 9 + 3 });
+    expect(row('decoder.layers.12').flops).toBe(2 * 32 * 32 * 3 * 32 * 9);
+    expect(rows.findIndex((r) => r.path.startsWith('decoder.'))).toBeGreaterThan(rows.findIndex((r) => r.path === 'encoder.layers.8'));
+    for (const r of rows) expect(r.std).toBeGreaterThan(0);
+  });
+
+  it('inspect refuses f16 activations for TAESD, naming the model', async () => {
+    const { runInspect } = await import('../../src/cli/inspect.js');
+    await expect(runInspect(['--model', TAESD, '--activations', 'f16'])).rejects.toThrow(/tiny-taesd: AutoencoderTiny \(TAESD\) has no f16 activation path/);
   });
 
   it('check --model runs the tiny TAESD io file (encode and decode, taps)', async () => {
