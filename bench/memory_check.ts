@@ -107,9 +107,10 @@ try {
       decodePeakRssKiB: status('VmHWM'),
       // RSS (KiB) once the model is built (weights uploaded), after the GPU ran the uploads, after a GC.
       loadRssKiB: [rssModel, rssSynced, rssCollected],
-      // The first decode (it compiles every pipeline and makes the arena) against its plan's increment.
-      // The resident set by kind after loading, after the first decode and after the second (KiB).
+      // The resident set by kind after loading, after the first decode and after the second (KiB):
+      // lavapipe's device memory is shared memory (RssShmem), the driver's host memory anonymous.
       rssParts: { loaded: partsLoaded, first: partsFirst, second: partsSecond },
+      // The first decode (it compiles every pipeline and makes the arena) against its plan's increment.
       firstPlannedRunMiB: mib(firstPlan.peakBytes - firstPlan.allocatedBefore), firstMeasuredRunMiB: mib((firstPeakRss - rssLoaded) * 1024),
     }));
     z.release();

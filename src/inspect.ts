@@ -1,6 +1,6 @@
-// Inspection, like torchinfo: one row per module of a real forward pass, in execution order, with its
-// diffusers path (for every model: the SD VAE, the consistency decoder and TAESD), class, output shape (PyTorch's NCHW), parameter count, FLOPs (multiply-adds x 2 of
-// its convolutions and matmuls), GPU time (timestamp queries, where the adapter has them) and the
+// Inspection, like torchinfo: one row per module of a real forward pass (the SD VAE, the consistency
+// decoder or TAESD), in execution order, with its diffusers path, class, output shape (PyTorch's NCHW),
+// parameter count, FLOPs (multiply-adds x 2 of its convolutions and matmuls), GPU time (timestamp queries, where the adapter has them) and the
 // statistics of its output. Module outputs come from the activation taps (see models/context.ts).
 
 import type { Gpu } from './gpu/gpu.js';

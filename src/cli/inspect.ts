@@ -14,8 +14,8 @@ import { parseSize, UsageError } from './common.js';
 export const INSPECT_HELP = `sdvae inspect --model DIR [--input IMAGE.png | --size WxH] [--json] [--print-wgsl]
 
 Runs the model once (SD VAE: encode, then decode the mean; consistency decoder: encode, then one UNet
-step at t=1008; TAESD: encode, then decode the latent) and prints one row per module: diffusers path, class, output shape, parameters,
-FLOPs, GPU time (timestamp queries, where the adapter has them) and the output's mean/std/min/max.
+step at t=1008; TAESD: encode, then decode the latent) and prints one row per module: diffusers path,
+class, output shape, parameters, FLOPs, GPU time (timestamp queries, where the adapter has them) and the output's mean/std/min/max.
 Without --input, a smooth synthetic image of --size (default 64x64) is used.
 --print-wgsl prints the WGSL of every pipeline as it is created (any command: SDVAE_PRINT_WGSL=1).`;
 
