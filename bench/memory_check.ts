@@ -42,8 +42,10 @@ function status(field: string): number {
 }
 
 /** The resident set by kind (KiB): anonymous (heap, driver allocations), file-backed (code), shared. */
-function rssParts(): { anon: number; file: number; shmem: number } {
-  return { anon: status('RssAnon'), file: status('RssFile'), shmem: status('RssShmem') };
+function rssParts(): { anon: number; file: number; shmem: number; jsHeap: number; jsExternal: number } {
+  // Of the anonymous part, V8's heap and the ArrayBuffers it tracks (KiB).
+  const { heapTotal, external } = process.memoryUsage();
+  return { anon: status('RssAnon'), file: status('RssFile'), shmem: status('RssShmem'), jsHeap: heapTotal >> 10, jsExternal: external >> 10 };
 }
 
 /** Resets the process's peak RSS (VmHWM) to its current RSS (Linux: clear_refs 5). */

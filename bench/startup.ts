@@ -1,4 +1,4 @@
-// npm run bench:startup [-- --size 256] [--dir /tmp/sdvae-random-vae] [--fp16] [--cold]
+// npm run bench:startup [-- --size 256] [--dir /tmp/sdvae-random-vae] [--fp16] [--cold] [--load-only N]
 //
 // What a whole `sdvae decode` process costs beyond its steady decode: a full-size SD VAE with random
 // weights of the real shapes (bench/random_weights.ts) is written once as a diffusers folder (f32
@@ -11,9 +11,12 @@
 // and prints the CLI's time over the steady decode. --cold disables Mesa's on-disk shader cache
 // (MESA_SHADER_CACHE_DISABLE=true, for both) so that every pipeline is compiled from scratch, as on a
 // first run; without it, the cache kept by earlier runs makes pipeline creation cheap.
+// --load-only N: only AutoencoderKL.load (read + upload + the GPU's weight reorder), N times in this
+// process with a fresh Gpu each, printing each time and the median, and the resident set after the
+// last load (anonymous host memory vs lavapipe's device memory, RssShmem).
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL } from '../src/models/autoencoder_kl.js';
@@ -52,8 +55,38 @@ function writeRandomVae(): void {
 
 const s = (ms: number) => (ms / 1000).toFixed(2);
 
+/** A field of /proc/self/status in MiB (Linux), or NaN elsewhere. */
+function statusMiB(field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+async function loadOnly(times: number): Promise<void> {
+  const ms: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const gpu = await Gpu.create();
+    const t = performance.now();
+    const vae = await AutoencoderKL.load(gpu, dir);
+    await gpu.sync();
+    ms.push(performance.now() - t);
+    const held = gpu.pool.getStats().allocatedBytes / 2 ** 20;
+    const [anon, shmem] = [statusMiB('RssAnon'), statusMiB('RssShmem')];
+    vae.release();
+    gpu.destroy();
+    console.log(`load ${i + 1}: ${s(ms[i])} s; pool ${held.toFixed(0)} MiB, RssShmem ${shmem.toFixed(0)} MiB, RssAnon ${anon.toFixed(0)} MiB`);
+  }
+  const sorted = [...ms].sort((a, b) => a - b);
+  console.log(`AutoencoderKL.load of ${dir} (${fp16 ? 'F16' : 'f32'}), ${new Date().toISOString()}: median ${s(sorted[Math.floor(times / 2)])} s of ${times} (${ms.map(s).join(', ')})`);
+}
+
 async function main(): Promise<void> {
   writeRandomVae();
+  const loads = arg('load-only');
+  if (loads !== undefined) return loadOnly(Number(loads));
   const h = size / 8;
   const latentPath = join(dir, `latent-${h}.latent.safetensors`);
   const data = Float32Array.from({ length: 4 * h * h }, (_, i) => Math.sin(i * 0.7) * 4 * 0.18215);

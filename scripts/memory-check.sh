@@ -29,5 +29,5 @@ node -e '
   // lavapipe backs VkDeviceMemory with shared memory: RssShmem is what the device holds, next to the plan.
   const device = (p.second.shmem - b.shmem) / 1024;
   console.log(`  device memory (RssShmem) after the decodes: ${device.toFixed(0)} MiB (${((device / r.plannedMiB - 1) * 100).toFixed(1)}% vs plan)`);
-  console.log(`  over the baseline (MiB): ` + ["loaded", "first", "second"].map((s) => `${s} anon +${d(p[s], "anon")} file +${d(p[s], "file")} shmem +${d(p[s], "shmem")}`).join("; "));
+  console.log(`  over the baseline (MiB): ` + ["loaded", "first", "second"].map((s) => `${s} anon +${d(p[s], "anon")} (of it JS heap +${d(p[s], "jsHeap")}) file +${d(p[s], "file")} shmem +${d(p[s], "shmem")}`).join("; "));
 ' "$json" "$base" "$peak" "$baseJson"
