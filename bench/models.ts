@@ -1,4 +1,4 @@
-// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16] [--u-cache-pixels N] [--arena off]
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16] [--u-cache-pixels N] [--arena off] [--tune off|cached]
 //
 // Whole models at their real size, with random weights of the real shapes (from the reference
 // manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
@@ -15,6 +15,8 @@ import { randomLoader } from './random_weights.js';
 import { measure, type Measured } from './measure.js';
 import type { WeightStorage } from '../src/kernels/weight_format.js';
 import { winogradPolicy } from '../src/kernels/winograd.weights.js';
+import { convPolicy } from '../src/kernels/conv2d.js';
+import type { TuneMode } from '../src/gpu/tune.js';
 
 const arg = (name: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -29,6 +31,9 @@ const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
 /** winogradPolicy.cacheMaxPixels for this run (what caching more Winograd U buys in time). */
 if (arg('u-cache-pixels')) winogradPolicy.cacheMaxPixels = Number(arg('u-cache-pixels'));
 
+/** `--tune cached`: convs take the tuner's winners (the user's cache, else the shipped table) instead of the rule. */
+if (arg('tune')) convPolicy.tune = arg('tune') as TuneMode;
+
 /** `--arena off`: activations in the plain pool instead of the planned arena (for an A/B of its speed). */
 const gpu = await Gpu.create({ arena: arg('arena') !== 'off' });
 let mesa = '';
@@ -37,7 +42,7 @@ try {
 } catch {
   /* not Debian */
 }
-console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}; arena ${gpu.useArena ? 'on' : 'off'}`);
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}; arena ${gpu.useArena ? 'on' : 'off'}; tune ${convPolicy.tune}`);
 const results: Measured[] = [];
 const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 4 }, (_, i) => Math.sin(i * 0.7) * 4), [1, h, w, 4], 'latent');
 const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');

@@ -1,4 +1,4 @@
-// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab] [--profile-warm-up] [--arena off]
+// npm run bench:profile [-- --model vae|consistency] [--size 256] [--runs 1] [--top 15] [--weights as-stored|f16] [--ab] [--profile-warm-up] [--arena off] [--tune off|cached]
 //
 // Where the GPU time of one whole-model run goes, by op kind: one SD VAE decode (a latent of size/8,
 // default 32x32 -> 256x256) or one consistency UNet evaluation (--model consistency, --size 64), full
@@ -22,6 +22,8 @@ import { randomLoader } from './random_weights.js';
 import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
 import { groupNormPolicy } from '../src/kernels/group_norm.js';
 import { attentionPolicy } from '../src/models/attention.js';
+import { convPolicy } from '../src/kernels/conv2d.js';
+import type { TuneMode } from '../src/gpu/tune.js';
 
 /** The hot-spot changes on (the default) or off (as before them). */
 function hotspots(on: boolean): void {
@@ -58,6 +60,7 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs') ?? 1);
   const top = Number(arg('top') ?? 15);
   const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
+  if (arg('tune')) convPolicy.tune = arg('tune') as TuneMode; // --tune cached: the tuner's winners (else the rule)
   const gpu = await Gpu.create({ arena: arg('arena') !== 'off' }); // --arena off: pooled buffers only (an A/B of the arena)
   if (!gpu.profiler.supported) throw new Error(`${gpu.adapterName}: no timestamp-query feature, so no GPU times to profile`);
   let run: () => Tensor;
