@@ -1,16 +1,25 @@
-// A byte source: something with a size whose bytes can be read at any position, asynchronously. The
-// safetensors reader (safetensors_source.ts) works on this interface, so one format implementation
-// serves a Node file (byte_source_node.ts), an HTTP URL read with Range requests (http_source.ts) and a
-// browser `File`/`Blob` (here). A source never needs to hold its whole content: each read is one
-// positioned slice, so a 2.5 GB checkpoint costs one tensor's memory at a time.
+// Byte sources: something with a size whose bytes can be read at any position. Two forms share one
+// shape (a name for errors, a size, positioned reads of fresh bytes) and one range check:
 //
-// This file imports nothing from Node: it is part of the browser build.
+//   ByteSource      asynchronous: the safetensors reader (safetensors_source.ts) works on it, so one
+//                   format implementation serves a Node file (byte_source_node.ts), an HTTP URL read
+//                   with Range requests (http_source.ts) and a browser `File`/`Blob` (here).
+//   SyncByteSource  synchronous: the PyTorch readers (zip.ts, torch_file.ts, torch_tensor.ts), whose
+//                   zip directories and pickle streams are many small reads, each depending on the
+//                   last; a Node file (file_reader.ts) or bytes in memory (bytesReader, byte_reader.ts).
+//                   `asByteSource` serves one to the asynchronous readers.
+//
+// A source never needs to hold its whole content: each read is one positioned slice, so a 2.5 GB
+// checkpoint costs one tensor's memory at a time. This file imports nothing from Node: it is part of
+// the browser build.
 
-export interface ByteSource {
-  /** What errors name: a path, a URL, a file name. */
+/** What both forms have: a name for error messages (a path, a URL, a file name) and a size in bytes. */
+export interface SizedSource {
   readonly name: string;
-  /** Total size in bytes. */
   readonly size: number;
+}
+
+export interface ByteSource extends SizedSource {
   /**
    * Exactly `length` bytes starting at `offset`, in a fresh, non-shared ArrayBuffer of that length
    * (so typed-array views and WebGPU uploads can use it directly). Rejects when the range is outside
@@ -35,12 +44,34 @@ export interface LoadProgress {
 
 export type ProgressCallback = (p: LoadProgress) => void;
 
+/** The synchronous form (see the top of this file). */
+export interface SyncByteSource extends SizedSource {
+  /** Exactly `length` bytes at `offset`, in a fresh ArrayBuffer-backed Uint8Array; throws, naming the source. */
+  read(offset: number, length: number): Uint8Array;
+  close(): void;
+}
+
+/** What is wrong with reading `length` bytes at `offset` of `source`, or undefined when the range is inside it. */
+export function rangeProblem(source: SizedSource, offset: number, length: number): string | undefined {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) return `invalid read of ${length} bytes at ${offset}`;
+  if (offset + length > source.size) return `read of bytes [${offset}, ${offset + length}) runs past the end (${source.size} bytes)`;
+  return undefined;
+}
+
 /** Checks a requested range against the source size; the message names the source. */
-export function checkRange(source: { name: string; size: number }, offset: number, length: number): void {
-  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0)
-    throw new Error(`${source.name}: invalid read of ${length} bytes at ${offset}`);
-  if (offset + length > source.size)
-    throw new Error(`${source.name}: read of bytes [${offset}, ${offset + length}) runs past the end (${source.size} bytes)`);
+export function checkRange(source: SizedSource, offset: number, length: number): void {
+  const problem = rangeProblem(source, offset, length);
+  if (problem) throw new Error(`${source.name}: ${problem}`);
+}
+
+/** A synchronous source read through the asynchronous interface (its errors become rejections). */
+export function asByteSource(s: SyncByteSource): ByteSource {
+  return {
+    name: s.name,
+    size: s.size,
+    read: async (offset, length) => s.read(offset, length),
+    close: () => s.close(),
+  };
 }
 
 /** A browser `File` or `Blob` (also Node's `Blob`): each read is one `slice`, so nothing else is loaded. */
@@ -69,7 +100,7 @@ export function bytesSource(bytes: Uint8Array, name = 'bytes'): ByteSource {
     size: bytes.length,
     async read(offset, length) {
       checkRange(this, offset, length);
-      return bytes.slice(offset, offset + length);
+      return new Uint8Array(bytes.subarray(offset, offset + length)); // a copy (Buffer.slice would share memory)
     },
   };
 }

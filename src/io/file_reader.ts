@@ -1,21 +1,22 @@
-// Node's side of the PyTorch readers: a PositionedReader over a file on disk (positioned `readSync`
+// Node's side of the PyTorch readers: a SyncByteSource over a file on disk (positioned `readSync`
 // calls, no size limit, never a whole-file buffer: `fs.readFile` refuses files over 2 GiB and
 // decoder.pt is 2.49 GB), and openTorchFile, which parses a torch file through it.
 
 import * as fs from 'node:fs';
-import { CheckpointFormatError, checkRange, type PositionedReader } from './byte_reader.js';
+import { CheckpointFormatError, checkReadRange } from './byte_reader.js';
+import type { SyncByteSource } from './byte_source.js';
 import { readTorchFile, type TorchFile, type TorchOpenOptions } from './torch_file.js';
 
-export function openFileReader(path: string): PositionedReader {
+export function openFileReader(path: string): SyncByteSource {
   const fd = fs.openSync(path, 'r');
   const size = fs.fstatSync(fd).size;
   let open = true;
-  return {
+  const source: SyncByteSource = {
     name: path,
     size,
     read(position, length) {
       if (!open) throw new CheckpointFormatError(path, 'file is closed');
-      checkRange(path, size, position, length);
+      checkReadRange(source, position, length);
       const out = new Uint8Array(length);
       let done = 0;
       // readSync may return fewer bytes than asked (large reads are capped per call).
@@ -31,6 +32,7 @@ export function openFileReader(path: string): PositionedReader {
       open = false;
     },
   };
+  return source;
 }
 
 /** A torch.save / torch.jit.save file on disk, read as data (see torch_file.ts). */

@@ -14,7 +14,8 @@
 // strict mode). A tensor is read with one positioned read of the storage span it covers; non-contiguous
 // strides and views into a shared storage are gathered element by element.
 
-import { CheckpointFormatError, type PositionedReader } from './byte_reader.js';
+import { CheckpointFormatError } from './byte_reader.js';
+import type { SyncByteSource } from './byte_source.js';
 import { PickleTruncatedError, PyGlobal, PyObject, PySet, PyTuple, describe, unpickle, type PickleHooks, type PyValue } from './pickle.js';
 import { ZipArchive } from './zip.js';
 import { TORCH_DTYPE_SIZE, torchTensorBytes, type TorchDType } from './torch_tensor.js';
@@ -57,7 +58,7 @@ export interface TorchFile {
   constants: PyValue;
   /** Globals kept as inert objects (non-strict mode), e.g. pytorch_lightning's ModelCheckpoint. */
   inertGlobals: string[];
-  reader: PositionedReader;
+  reader: SyncByteSource;
   /** Raw little-endian bytes of a tensor in its stored dtype, gathered contiguous (C order). */
   tensorBytes(t: TorchTensor): Uint8Array;
   close(): void;
@@ -74,7 +75,7 @@ const ZIP_MAGIC = [0x50, 0x4b, 0x03, 0x04];
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
 
 /** Parses a torch file from any positioned byte source. */
-export function readTorchFile(reader: PositionedReader, opts: TorchOpenOptions = {}): TorchFile {
+export function readTorchFile(reader: SyncByteSource, opts: TorchOpenOptions = {}): TorchFile {
   const maxPickle = opts.maxPickleBytes ?? 256 * 2 ** 20;
   const head = reader.read(0, Math.min(4, reader.size));
   const isZip = head.length === 4 && ZIP_MAGIC.every((b, i) => head[i] === b);
@@ -235,7 +236,7 @@ function isStorage(v: PyValue): v is TorchStorage {
   return typeof v === 'object' && v !== null && 'numel' in v && 'dtype' in v && 'key' in v && 'untyped' in v;
 }
 
-function readLegacy(reader: PositionedReader, strict: boolean, inert: Set<string>, storages: Map<string, TorchStorage>, maxPickle: number): { root: PyValue } {
+function readLegacy(reader: SyncByteSource, strict: boolean, inert: Set<string>, storages: Map<string, TorchStorage>, maxPickle: number): { root: PyValue } {
   const file = reader.name;
   // The pickles' total length is unknown until STOP: read a prefix and grow it when a pickle runs out.
   let prefix = reader.read(0, Math.min(reader.size, 1 << 20));

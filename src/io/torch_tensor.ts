@@ -10,7 +10,7 @@
 // F32 values when read.
 
 import type { ParamEntry } from '../models/params.js';
-import type { PositionedReader } from './byte_reader.js';
+import type { SyncByteSource } from './byte_source.js';
 import type { TorchTensor } from './torch_file.js';
 
 export type TorchDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -26,7 +26,7 @@ export function isContiguous(shape: readonly number[], stride: readonly number[]
 }
 
 /** Raw little-endian bytes in the tensor's dtype, C order, in a fresh ArrayBuffer. */
-export function torchTensorBytes(reader: PositionedReader, t: TorchTensor): Uint8Array {
+export function torchTensorBytes(reader: SyncByteSource, t: TorchTensor): Uint8Array {
   const es = TORCH_DTYPE_SIZE[t.dtype];
   const n = t.numel;
   if (n === 0) return new Uint8Array(0);
@@ -80,7 +80,7 @@ function halfToFloat(h: number): number {
 }
 
 /** A ParamEntry reading the tensor when asked: F32/F16/BF16 as stored, anything else as F32. */
-export function torchParamEntry(reader: PositionedReader, t: TorchTensor, shape: readonly number[] = t.shape): ParamEntry {
+export function torchParamEntry(reader: SyncByteSource, t: TorchTensor, shape: readonly number[] = t.shape): ParamEntry {
   const keep = t.dtype === 'F32' || t.dtype === 'F16' || t.dtype === 'BF16';
   return {
     shape,

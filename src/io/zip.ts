@@ -15,7 +15,8 @@
 // refused when their names could escape a folder (`..`, leading `/` or `\`), repeat, are compressed,
 // or do not fit in the file.
 
-import { CheckpointFormatError, type PositionedReader } from './byte_reader.js';
+import { CheckpointFormatError } from './byte_reader.js';
+import type { SyncByteSource } from './byte_source.js';
 
 export interface ZipRecord {
   name: string;
@@ -34,9 +35,9 @@ const LOCAL_SIG = 0x04034b50;
 const MAX_RECORDS = 1_000_000;
 
 export class ZipArchive {
-  private constructor(readonly reader: PositionedReader, readonly records: Map<string, ZipRecord>) {}
+  private constructor(readonly reader: SyncByteSource, readonly records: Map<string, ZipRecord>) {}
 
-  static open(reader: PositionedReader): ZipArchive {
+  static open(reader: SyncByteSource): ZipArchive {
     const fail = (problem: string): never => {
       throw new CheckpointFormatError(reader.name, problem);
     };
@@ -103,7 +104,7 @@ export class ZipArchive {
   }
 }
 
-function findCentralDirectory(reader: PositionedReader, fail: (p: string) => never): { count: number; cdOffset: number; cdSize: number } {
+function findCentralDirectory(reader: SyncByteSource, fail: (p: string) => never): { count: number; cdOffset: number; cdSize: number } {
   if (reader.size < 22) fail(`file is ${reader.size} bytes, too short for a zip archive`);
   const tailLen = Math.min(reader.size, 22 + 65535);
   const tailStart = reader.size - tailLen;

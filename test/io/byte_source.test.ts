@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { blobSource, bytesSource, trackProgress, type ByteSource, type LoadProgress } from '../../src/io/byte_source.js';
+import { asByteSource, blobSource, bytesSource, trackProgress, type ByteSource, type LoadProgress } from '../../src/io/byte_source.js';
+import { bytesReader } from '../../src/io/byte_reader.js';
 import { fileSource } from '../../src/io/byte_source_node.js';
 import { SafetensorsError, SafetensorsFile, encodeSafetensors } from '../../src/io/safetensors.js';
 import { SafetensorsSource } from '../../src/io/safetensors_source.js';
@@ -24,6 +25,10 @@ describe('byte sources', () => {
     ['fileSource', () => fileSource(file)],
     ['bytesSource', async () => bytesSource(bytes, 'mem')],
     ['blobSource', async () => blobSource(new Blob([bytes]), 'blob')],
+    // A Node Buffer's slice() shares memory: the in-memory sources must still return copies.
+    ['bytesSource over a Buffer', async () => bytesSource(Buffer.from(bytes), 'buffer')],
+    // The PyTorch readers' synchronous in-memory source, through the asynchronous interface.
+    ['asByteSource(bytesReader)', async () => asByteSource(bytesReader(Buffer.from(bytes), 'sync'))],
   ];
   for (const [label, make] of makers) {
     it(`${label}: positioned reads return exactly those bytes, in fresh buffers`, async () => {

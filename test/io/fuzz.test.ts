@@ -8,7 +8,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CheckpointFormatError, bytesReader, type PositionedReader } from '../../src/io/byte_reader.js';
+import { CheckpointFormatError, bytesReader } from '../../src/io/byte_reader.js';
+import type { SyncByteSource } from '../../src/io/byte_source.js';
 import { unpickle } from '../../src/io/pickle.js';
 import { readSafetensors, SafetensorsError } from '../../src/io/safetensors.js';
 import { readTorchFile, torchHooks, TorchTensor, type TorchFile } from '../../src/io/torch_file.js';
@@ -49,7 +50,7 @@ function mutate(src: Uint8Array, r: () => number, fields: number[] = []): { byte
 }
 
 /** A reader that fails the test if asked for more than the file holds in total (x4, for views). */
-function countingReader(bytes: Uint8Array, name: string): PositionedReader & { total: number } {
+function countingReader(bytes: Uint8Array, name: string): SyncByteSource & { total: number } {
   const inner = bytesReader(bytes, name);
   const r = { ...inner, total: 0, read(p: number, n: number) { r.total += n; return inner.read(p, n); } };
   return r;
