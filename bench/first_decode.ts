@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL } from '../src/models/autoencoder_kl.js';
 
-const i = process.argv.indexOf('--dir');
-const dir = i >= 0 ? process.argv[i + 1] : '/tmp/sdvae-random-vae';
+const dirAt = process.argv.indexOf('--dir');
+const dir = dirAt >= 0 ? process.argv[dirAt + 1] : '/tmp/sdvae-random-vae';
 if (!existsSync(join(dir, 'diffusion_pytorch_model.safetensors'))) throw new Error(`${dir}: no random SD VAE here; run npm run bench:startup first (it writes one)`);
 const gpu = await Gpu.create();
 const vae = await AutoencoderKL.load(gpu, dir);
