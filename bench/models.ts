@@ -1,4 +1,4 @@
-// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16] [--u-cache-pixels N] [--arena off] [--tune off|cached]
+// npm run bench:models [-- --only vae|consistency] [--runs N] [--vae-size 256] [--unet-sizes 64,128] [--weights as-stored|f16] [--u-cache-pixels N] [--arena off] [--tune off|cached] [--poll MS]
 //
 // Whole models at their real size, with random weights of the real shapes (from the reference
 // manifests): SD VAE decode (a 1x4x32x32 latent -> 256x256) and encode (256x256), one consistency
@@ -35,14 +35,15 @@ if (arg('u-cache-pixels')) winogradPolicy.cacheMaxPixels = Number(arg('u-cache-p
 if (arg('tune')) convPolicy.tune = arg('tune') as TuneMode;
 
 /** `--arena off`: activations in the plain pool instead of the planned arena (for an A/B of its speed). */
-const gpu = await Gpu.create({ arena: arg('arena') !== 'off' });
+/** `--poll 0`: Dawn's own busy polling while waiting (GpuOptions.pollIntervalMs), for an A/B against the default. */
+const gpu = await Gpu.create({ arena: arg('arena') !== 'off', pollIntervalMs: arg('poll') === undefined ? undefined : Number(arg('poll')) });
 let mesa = '';
 try {
   mesa = execSync('dpkg-query -W mesa-vulkan-drivers', { encoding: 'utf8' }).trim();
 } catch {
   /* not Debian */
 }
-console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}; arena ${gpu.useArena ? 'on' : 'off'}; tune ${convPolicy.tune}`);
+console.log(`adapter: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}; ${new Date().toISOString()}; runs: ${runs} after a warm-up; weights ${storage}; arena ${gpu.useArena ? 'on' : 'off'}; tune ${convPolicy.tune}; poll ${arg('poll') ?? 'default'}`);
 const results: Measured[] = [];
 const latent = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 4 }, (_, i) => Math.sin(i * 0.7) * 4), [1, h, w, 4], 'latent');
 const image = (h: number, w: number) => gpu.upload(Float32Array.from({ length: h * w * 3 }, (_, i) => Math.sin(i * 0.01)), [1, h, w, 3], 'image');

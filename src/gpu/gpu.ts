@@ -11,6 +11,7 @@ import type { ArenaLayout } from './arena.js';
 import { BufferPool } from './pool.js';
 import { dtypeBytes, elementBytes, Tensor, type DType } from './tensor.js';
 import { Profiler, type OpTiming } from './profile.js';
+import { waitPolitely } from './poll.js';
 
 export interface GpuOptions {
   /**
@@ -35,6 +36,12 @@ export interface GpuOptions {
    * the plain pool (whole buffers reused by size class), for comparison.
    */
   arena?: boolean;
+  /**
+   * In Node, while this Gpu awaits the device (sync, reads), setImmediate is deferred by a timer of
+   * this many ms, so Dawn's binding polls the device without a busy loop (src/gpu/poll.ts; default 1).
+   * 0 leaves setImmediate alone (Dawn polls on every turn of the event loop). Browsers: no effect.
+   */
+  pollIntervalMs?: number;
 }
 
 export interface GpuFeatures {
@@ -92,6 +99,8 @@ export class Gpu {
   readonly profiler: Profiler;
 
   private readonly alwaysDry: boolean;
+  /** GpuOptions.pollIntervalMs. */
+  private readonly pollIntervalMs: number;
   /** Set while `plan` runs: ops are planned, not recorded, on this real device. */
   private planning = false;
   /**
@@ -112,6 +121,7 @@ export class Gpu {
 
   private constructor(readonly device: GPUDevice, adapterName: string, opts: GpuOptions) {
     this.alwaysDry = opts.dryRun ?? false;
+    this.pollIntervalMs = opts.pollIntervalMs ?? 1;
     this.memoryBudget = opts.memoryBudget;
     this.useArena = opts.arena ?? true;
     const lim = device.limits;
@@ -251,7 +261,7 @@ export class Gpu {
     const staging = this.device.createBuffer({ size: byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.commandEncoder().copyBufferToBuffer(buffer, byteOffset, staging, 0, byteLength);
     await this.sync();
-    await staging.mapAsync(GPUMapMode.READ);
+    await waitPolitely(this.pollIntervalMs, () => staging.mapAsync(GPUMapMode.READ));
     const out = new Float32Array(staging.getMappedRange().slice(0));
     staging.unmap();
     staging.destroy();
@@ -409,16 +419,19 @@ export class Gpu {
   /** Submits and waits for the GPU; throws the first error an op raised, named by its op label. */
   async sync(): Promise<void> {
     this.flush();
-    await this.device.queue.onSubmittedWorkDone();
-    await this.profiler.collect();
-    const scopes = this.scopes;
-    this.scopes = [];
-    for (const s of scopes) {
-      const err = await s.promise;
-      if (!err) continue;
-      if (err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(err.message)) throw new GpuOutOfMemoryError(s.label, err.message, this.pool.getStats().peakAllocatedBytes);
-      throw new Error(`GPU error in ${s.label}: ${err.message}`);
-    }
+    // Every await on the device here polls it without a busy loop in Node (poll.ts).
+    await waitPolitely(this.pollIntervalMs, async () => {
+      await this.device.queue.onSubmittedWorkDone();
+      await this.profiler.collect();
+      const scopes = this.scopes;
+      this.scopes = [];
+      for (const s of scopes) {
+        const err = await s.promise;
+        if (!err) continue;
+        if (err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory/i.test(err.message)) throw new GpuOutOfMemoryError(s.label, err.message, this.pool.getStats().peakAllocatedBytes);
+        throw new Error(`GPU error in ${s.label}: ${err.message}`);
+      }
+    });
     this.checkLost();
   }
 
