@@ -24,6 +24,8 @@ interface Timers {
 const g = globalThis as unknown as Timers;
 let pending = 0;
 let saved: Required<Timers> | undefined;
+/** The replacements put in (restored only while they are still what the globals hold). */
+let ours: Required<Timers> | undefined;
 /** Timers handed out by the deferred setImmediate (so clearImmediate can tell them from Immediates). */
 const deferred = new WeakSet<object>();
 
@@ -39,16 +41,19 @@ function install(intervalMs: number): void {
   for (const key of Reflect.ownKeys(orig.setImmediate)) {
     if (typeof key === 'symbol') Object.defineProperty(later, key, Object.getOwnPropertyDescriptor(orig.setImmediate, key)!);
   }
+  const clear = (handle: unknown) => (handle && deferred.has(handle as object) ? clearTimeout(handle as ReturnType<typeof setTimeout>) : orig.clearImmediate(handle));
   saved = orig;
+  ours = { setImmediate: later, clearImmediate: clear };
   g.setImmediate = later;
-  g.clearImmediate = (handle) => (handle && deferred.has(handle as object) ? clearTimeout(handle as ReturnType<typeof setTimeout>) : orig.clearImmediate(handle));
+  g.clearImmediate = clear;
 }
 
 function restore(): void {
-  if (!saved) return;
-  g.setImmediate = saved.setImmediate;
-  g.clearImmediate = saved.clearImmediate;
-  saved = undefined;
+  if (!saved || !ours) return;
+  // Someone who replaced a global meanwhile keeps their replacement.
+  if (g.setImmediate === ours.setImmediate) g.setImmediate = saved.setImmediate;
+  if (g.clearImmediate === ours.clearImmediate) g.clearImmediate = saved.clearImmediate;
+  saved = ours = undefined;
 }
 
 /** Awaits `start()` with setImmediate deferred by `intervalMs` (see above); 0 leaves it alone. */

@@ -53,6 +53,19 @@ describe('waitPolitely', () => {
     expect(calls).toEqual([['x', 7]]);
   });
 
+  it('keeps a setImmediate that other code put in during the wait', async () => {
+    const theirs = ((fn: () => void) => original.setImmediate(fn)) as unknown as typeof setImmediate;
+    try {
+      await waitPolitely(1, async () => {
+        globalThis.setImmediate = theirs;
+      });
+      expect(globalThis.setImmediate).toBe(theirs);
+      expect(globalThis.clearImmediate).toBe(original.clearImmediate);
+    } finally {
+      globalThis.setImmediate = original.setImmediate;
+    }
+  });
+
   it('leaves setImmediate alone with intervalMs 0', async () => {
     let during: unknown;
     await waitPolitely(0, async () => {
