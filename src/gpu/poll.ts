@@ -56,7 +56,10 @@ function restore(): void {
   saved = ours = undefined;
 }
 
-/** Awaits `start()` with setImmediate deferred by `intervalMs` (see above); 0 leaves it alone. */
+/**
+ * Awaits `start()` with setImmediate deferred by `intervalMs` (see above); 0 leaves it alone. Waits
+ * that overlap share one replacement: the first wait's interval holds until the last one ends.
+ */
 export async function waitPolitely<T>(intervalMs: number, start: () => Promise<T>): Promise<T> {
   if (intervalMs <= 0) return start();
   if (pending++ === 0) install(intervalMs);
