@@ -7,6 +7,7 @@
 // Every op is recorded inside `gpu.op(label, ...)`: one compute pass with that label, error scopes whose
 // errors are reported with the label (op name and shapes), and, when profiling, a pair of timestamps.
 
+import { PlanAhead, type AheadAct } from './ahead.js';
 import type { ArenaLayout } from './arena.js';
 import { BufferPool } from './pool.js';
 import { dtypeBytes, elementBytes, Tensor, type DType } from './tensor.js';
@@ -65,6 +66,8 @@ interface PendingScope {
 }
 
 const UNIFORM_CHUNK = 65536;
+/** The pass a plan's ops record into: never touched (Gpu.dispatch only notes the pipeline while planning). */
+const PLAN_PASS = {} as GPUComputePassEncoder;
 
 export class Gpu {
   readonly pool: BufferPool;
@@ -88,6 +91,8 @@ export class Gpu {
   private layouts = new WeakMap<object, Map<string, ArenaLayout>>();
   private textureBytes = new Map<GPUTexture, number>();
   private planEnd: (() => void)[] = [];
+  /** While `planned` plans a run: what its first real pass does ahead (ahead.ts). */
+  private aheadPlan: PlanAhead | undefined;
   private encoder: GPUCommandEncoder | null = null;
   private scopes: PendingScope[] = [];
   private uniformChunks: GPUBuffer[] = [];
@@ -276,7 +281,7 @@ export class Gpu {
    * ever runs with read-write bindings (the arena's) is compiled once, not twice.
    */
   pipeline(key: string, code: () => string): GPUComputePipeline {
-    if (this.dryRun) return {} as GPUComputePipeline; // never used: ops record nothing in a dry run
+    if (this.alwaysDry) return {} as GPUComputePipeline; // never used: ops record nothing in a dry run
     let h = this.pipelines.get(key);
     if (!h) {
       const src = code();
@@ -302,14 +307,15 @@ export class Gpu {
    * inputs and its output are often ranges of one bin; elsewhere they are separate buffers and the
    * kernel runs as written. The kernel still only reads those bindings.
    */
-  private compiled(p: GPUComputePipeline, buffers: GPUBufferBinding[]): GPUComputePipeline {
+  private compiled(p: GPUComputePipeline, buffers: readonly unknown[]): GPUComputePipeline {
     const h = p as unknown as PipelineHandle;
     if (!(h.compiled instanceof Map)) return p; // a pipeline made elsewhere
-    const written = new Set<GPUBuffer>();
+    // `buffers`: the buffer of each storage binding (undefined for a texture), or what stands for it.
+    const written = new Set<unknown>();
     buffers.forEach((b, i) => {
-      if (b.buffer && !h.readOnly.has(i + 1)) written.add(b.buffer);
+      if (b && !h.readOnly.has(i + 1)) written.add(b);
     });
-    const promote = buffers.flatMap((b, i) => (b.buffer && written.has(b.buffer) && h.readOnly.has(i + 1) ? [i + 1] : []));
+    const promote = buffers.flatMap((b, i) => (b && written.has(b) && h.readOnly.has(i + 1) ? [i + 1] : []));
     const variant = promote.join(',');
     let q = h.compiled.get(variant);
     if (!q) {
@@ -327,6 +333,8 @@ export class Gpu {
   op(label: string, record: (pass: GPUComputePassEncoder) => void, info: { flops?: number } = {}): void {
     this.checkLost();
     if (!this.planning) this.opLog?.push({ label, flops: info.flops ?? 0 }); // a plan on this device records nothing (a dry-run Gpu logs its plan)
+    // A plan on this device walks the op's dispatches for their pipelines (ahead.ts); nothing is recorded.
+    if (this.planning) return record(PLAN_PASS);
     if (this.dryRun) return;
     const timestampWrites = this.profiler.enabled ? this.profiler.begin(label, this) : undefined;
     this.withScope(label, () => {
@@ -355,7 +363,8 @@ export class Gpu {
    * `wid.x + wid.y * nwg.x` (see `linearWorkgroup` in wgsl.ts).
    */
   dispatch(pass: GPUComputePassEncoder, p: GPUComputePipeline, params: Uint32Array, buffers: GPUBufferBinding[], groups: number | [number, number, number]): void {
-    const pipeline = this.compiled(p, buffers);
+    if (this.planning) return this.aheadPlan?.noteDispatch(p, buffers.map((b) => b.buffer));
+    const pipeline = this.compiled(p, buffers.map((b) => b.buffer));
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: this.uniform(params) }];
     buffers.forEach((resource, i) => entries.push({ binding: i + 1, resource }));
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
@@ -470,11 +479,12 @@ export class Gpu {
     if (!this.useArena || this.pool.inArenaRun) return run(false);
     const layouts = this.layouts.get(owner) ?? new Map<string, ArenaLayout>();
     this.layouts.set(owner, layouts);
-    const record = (standIn: boolean) => {
+    const record = (standIn: boolean, ended?: () => void) => {
       this.pool.beginRecord();
       try {
         return run(standIn);
       } finally {
+        ended?.();
         layouts.delete(key); // most recent last: the map is a small LRU
         this.lastLayout = this.pool.endRecord();
         layouts.set(key, this.lastLayout);
@@ -482,14 +492,55 @@ export class Gpu {
       }
     };
     if (this.dryRun) return record(false);
-    // The plan runs on stand-in inputs where the run consumes its own (standIn = true).
-    if (!layouts.has(key)) this.plan(() => release(record(true)));
+    // The plan runs on stand-in inputs where the run consumes its own (standIn = true), and notes
+    // what the real run can do before its first op (ahead.ts).
+    if (!layouts.has(key)) {
+      const ahead = new PlanAhead();
+      this.aheadPlan = ahead;
+      try {
+        this.plan(() =>
+          release(
+            record(true, () => ahead.close(this.pool.takeSegmentPeak())),
+          ),
+        );
+      } finally {
+        this.aheadPlan = undefined;
+      }
+      this.runAhead(ahead, layouts.get(key)!);
+    }
     this.pool.beginReplay(layouts.get(key)!);
     try {
       return run(false);
     } finally {
       if (!this.pool.endReplay()) layouts.delete(key);
     }
+  }
+
+  /**
+   * Inside a plan: the real run will make a one-time allocation here (a shared texture grown, a cached
+   * U) that adds `bytes` (made minus freed) from here on; `act` makes it for real. The first real run
+   * of the plan does every such act before its first op, unless that could raise its peak (ahead.ts).
+   */
+  ahead(bytes: number, act: AheadAct): void {
+    if (!this.planning) throw new Error('Gpu.ahead outside a plan');
+    this.aheadPlan?.noteEvent(this.pool.takeSegmentPeak(), bytes, act);
+  }
+
+  /**
+   * Between a plan and its first real run (the queue idle): compiles the pipelines the plan's
+   * dispatches need, each binding resolved to the arena bin the layout put it in (the variant depends
+   * on which bindings share a buffer), and does the plan's one-time allocations if they fit its peak.
+   */
+  private runAhead(ahead: PlanAhead, layout: ArenaLayout): void {
+    const realBuffer = (b: GPUBuffer | undefined): unknown => {
+      if (!b) return undefined;
+      const id = this.pool.plannedActivationId(b);
+      if (id === undefined) return b;
+      const bin = layout.bin[id];
+      return bin >= 0 ? `arena bin ${bin}` : `output ${id}`; // outputs: each its own pooled buffer
+    };
+    for (const { pipeline, buffers } of ahead.dispatches) this.compiled(pipeline, buffers.map(realBuffer));
+    if (ahead.fits()) ahead.runActs();
   }
 
   /** Called at the end of the current plan (planned textures to drop). */

@@ -73,6 +73,8 @@ export class BufferPool {
   private sizes = new Map<GPUBuffer, number>();
   private inUse = new Set<GPUBuffer>();
   private stats: PoolStats = emptyStats();
+  /** Most bytes allocated in the current segment of a recording (takeSegmentPeak). */
+  private segmentPeak = 0;
 
   /** Memory planning: buffers are accounted at their real size but created with 256 bytes. */
   dryRun = false;
@@ -92,8 +94,11 @@ export class BufferPool {
   /** While a planned run runs for real; `replayMissed` once it has left its plan. */
   private replay: { replay: ArenaReplay; set: ArenaSet } | undefined;
   private replayMissed = false;
-  /** One 256-byte stand-in for every arena placement made while recording (plans bind nothing). */
-  private recordStub: GPUBuffer | undefined;
+  /**
+   * Recorded arena placements bind nothing (plans record no commands), so each gets a stand-in object
+   * for a buffer, not a real one, by which a plan's dispatches name it (plannedActivationId).
+   */
+  private recordedIds = new WeakMap<object, number>();
   /** Recorded outputs (never released in their run) and the pooled stand-in each got at endRecord. */
   private recordedOutputs = new Map<Block, GPUBuffer>();
   /** The blocks handed out while recording, by allocation id. */
@@ -119,9 +124,10 @@ export class BufferPool {
       if (bytes > this.maxBufferSize) throw new Error(`${label}: needs a ${bytes}-byte buffer, above the adapter's maxBufferSize ${this.maxBufferSize}`);
       const id = this.recording.trace.acquire(bytes, label);
       const size = this.recording.trace.sizes[id];
-      this.recordStub ??= this.device.createBuffer({ size: 256, usage: STORAGE, label: 'planned activation' });
+      const standIn = { label: `planned activation ${id} (${label})` } as GPUBuffer;
+      this.recordedIds.set(standIn, id);
       this.countInUse(size);
-      const block = new Block(this.recordStub, 0, size, { trace: this.recording.trace, id });
+      const block = new Block(standIn, 0, size, { trace: this.recording.trace, id });
       this.recordedBlocks[id] = block;
       return block;
     }
@@ -194,6 +200,7 @@ export class BufferPool {
     if (this.inArenaRun) throw new Error('BufferPool.beginRecord: already in a planned run');
     this.recording = { trace: new ArenaTrace(), savedPeak: this.stats.peakAllocatedBytes };
     this.stats.peakAllocatedBytes = this.stats.allocatedBytes;
+    this.segmentPeak = this.stats.allocatedBytes;
   }
 
   /**
@@ -227,6 +234,11 @@ export class BufferPool {
     }
     this.stats.peakAllocatedBytes = Math.max(rec.savedPeak, runPeak + delta, this.stats.allocatedBytes);
     return layout;
+  }
+
+  /** The allocation id of a recorded placement's stand-in buffer (see recordedIds), else undefined. */
+  plannedActivationId(buffer: GPUBuffer): number | undefined {
+    return this.recordedIds.get(buffer);
   }
 
   /** Starts the real run of a planned layout: its bins (reused when large enough and idle). */
@@ -275,7 +287,7 @@ export class BufferPool {
     this.stats.allocatedBytes += bytes;
     this.stats.arenaBytes += bytes;
     this.stats.buffers += buffers.length;
-    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.notePeak();
     this.arenaSet = set;
     return set;
   }
@@ -289,6 +301,23 @@ export class BufferPool {
     this.stats.buffers -= set.buffers.length;
     if (this.arenaSet === set) this.arenaSet = undefined;
     this.retired.delete(set);
+  }
+
+  /** After allocated bytes grew: the peaks (the plan's, and the current segment's: takeSegmentPeak). */
+  private notePeak(): void {
+    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.segmentPeak = Math.max(this.segmentPeak, this.stats.allocatedBytes);
+  }
+
+  /**
+   * The most bytes allocated since the last call (or since the recording began), starting a new
+   * segment at the bytes allocated now: a plan's allocation profile between the events that Gpu.ahead
+   * notes (gpu/ahead.ts), to tell whether work can move to the run's start without raising its peak.
+   */
+  takeSegmentPeak(): number {
+    const peak = Math.max(this.segmentPeak, this.stats.allocatedBytes);
+    this.segmentPeak = this.stats.allocatedBytes;
+    return peak;
   }
 
   private countInUse(size: number): void {
@@ -316,7 +345,7 @@ export class BufferPool {
       this.sizes.set(buffer, size);
       this.stats.allocatedBytes += size;
       this.stats.buffers++;
-      this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+      this.notePeak();
     }
     this.inUse.add(buffer);
     this.stats.inUseBytes += this.sizes.get(buffer)!;
@@ -332,7 +361,7 @@ export class BufferPool {
     this.stats.allocatedBytes += bytes;
     this.stats.inUseBytes += bytes;
     this.stats.textureBytes += bytes;
-    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.notePeak();
     this.stats.peakInUseBytes = Math.max(this.stats.peakInUseBytes, this.stats.inUseBytes);
   }
 
@@ -397,7 +426,7 @@ export class BufferPool {
     if (!this.planStubs) throw new Error('BufferPool.planAdjust outside a plan');
     this.planDelta += delta;
     this.stats.allocatedBytes += delta;
-    this.stats.peakAllocatedBytes = Math.max(this.stats.peakAllocatedBytes, this.stats.allocatedBytes);
+    this.notePeak();
   }
 
   release(buffer: GPUBuffer): void {
@@ -453,11 +482,9 @@ export class BufferPool {
     for (const b of this.inUse) b.destroy();
     for (const set of [this.arenaSet, ...this.retired]) for (const b of set?.buffers ?? []) b.destroy();
     this.retired.clear();
-    this.recordStub?.destroy();
     this.recordedOutputs.clear();
     this.recordedBlocks = [];
     this.arenaSet = undefined;
-    this.recordStub = undefined;
     this.inUse.clear();
     this.sizes.clear();
     this.stats = emptyStats();

@@ -7,7 +7,9 @@
 //
 // Inside a plan (Gpu.plan) nothing real may change, but the plan must count what the real run will
 // hold: a plan-local texture stands in for each one the real run would grow (and the one it would
-// destroy is counted out), dropped when the plan ends.
+// destroy is counted out), dropped when the plan ends. Each growth is announced to the plan (Gpu.ahead),
+// so the plan's first real run can grow the texture to its final size, and make its views, before its
+// first op, while the queue is idle (gpu/ahead.ts).
 
 import type { Gpu } from '../gpu/gpu.js';
 
@@ -39,7 +41,7 @@ function mapOf(m: WeakMap<Gpu, Map<string, Shared>>, gpu: Gpu): Map<string, Shar
 export function sharedTexture(gpu: Gpu, key: string, label: string, format: GPUTextureFormat, texel: number, size: Size): GPUTexture {
   const have = mapOf(real, gpu).get(key);
   if (have && fits(have, size)) return have.t;
-  if (gpu.isPlanning) return plannedTexture(gpu, key, format, texel, size, have);
+  if (gpu.isPlanning) return plannedTexture(gpu, key, label, format, texel, size, have);
   const grown = size.map((v, i) => Math.max(v, have?.size[i] ?? 0)) as Size;
   if (have) gpu.destroyTexture(have.t);
   const t = gpu.texture({ label, size: grown, format, usage: usage() }, texel);
@@ -48,7 +50,7 @@ export function sharedTexture(gpu: Gpu, key: string, label: string, format: GPUT
 }
 
 /** What sharedTexture would make in a real run, counted in the current plan. */
-function plannedTexture(gpu: Gpu, key: string, format: GPUTextureFormat, texel: number, size: Size, realOne: Shared | undefined): GPUTexture {
+function plannedTexture(gpu: Gpu, key: string, label: string, format: GPUTextureFormat, texel: number, size: Size, realOne: Shared | undefined): GPUTexture {
   let local = planned.get(gpu);
   if (!local) {
     planned.set(gpu, (local = new Map()));
@@ -57,12 +59,34 @@ function plannedTexture(gpu: Gpu, key: string, format: GPUTextureFormat, texel: 
   const old = local.get(key) ?? realOne;
   if (old && fits(old, size)) return old.t;
   const grown = size.map((v, i) => Math.max(v, old?.size[i] ?? 0)) as Size;
+  const finalOf = local; // this plan's map: at the act, it holds the key's final size
+  gpu.ahead(bytes(grown, texel) - (old ? bytes(old.size, texel) : 0), () => {
+    const last = finalOf.get(key)!;
+    const t = sharedTexture(gpu, key, label, format, texel, last.size);
+    for (const d of standInViewsOf(last.t)) textureBinding(t, d);
+  });
   if (old) gpu.pool.planAdjust(-bytes(old.size, texel)); // the real run destroys the one it outgrows
-  const t = gpu.texture({ label: `planned ${key}`, size: grown, format, usage: usage() }, texel);
-  gpu.onPlanEnd(() => gpu.destroyTexture(t));
+  const t = standInTexture(gpu, { label: `planned ${key}`, size: grown, format, usage: usage() }, texel);
   local.set(key, { t, size: grown });
   return t;
 }
+
+/** Textures that stand in for real ones in a plan, and the view dimensions the plan's ops bound them as. */
+const standInViews = new WeakMap<GPUTexture, Set<GPUTextureViewDimension>>();
+
+/** A texture a plan counts for one the real run makes: viewed by no real op, destroyed when the plan ends. */
+export function standInTexture(gpu: Gpu, desc: GPUTextureDescriptor & { size: Size }, texel: number): GPUTexture {
+  const t = gpu.texture(desc, texel);
+  standInViews.set(t, new Set());
+  gpu.onPlanEnd(() => gpu.destroyTexture(t));
+  return t;
+}
+
+/** The view dimensions a plan's ops bound a stand-in texture as (for the real one's views, made ahead). */
+export const standInViewsOf = (t: GPUTexture): Iterable<GPUTextureViewDimension> => standInViews.get(t) ?? [];
+
+/** What textureBinding gives a plan for a stand-in texture: the plan records no commands, so nothing reads it. */
+const PLANNED_VIEW = {} as GPUBufferBinding;
 
 const views = new WeakMap<GPUTexture, Map<GPUTextureViewDimension, GPUTextureView>>();
 
@@ -74,6 +98,11 @@ const views = new WeakMap<GPUTexture, Map<GPUTextureViewDimension, GPUTextureVie
  * up to 2.4 s at a time (docs/benchmarks.md, "Whole process").
  */
 export function textureBinding(t: GPUTexture, dimension: GPUTextureViewDimension = '2d-array'): GPUBufferBinding {
+  const planned = standInViews.get(t);
+  if (planned) {
+    planned.add(dimension);
+    return PLANNED_VIEW;
+  }
   let byDim = views.get(t);
   if (!byDim) views.set(t, (byDim = new Map()));
   let v = byDim.get(dimension);

@@ -29,7 +29,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { packParams } from '../gpu/wgsl.js';
 import type { Conv2dWeight } from './conv2d.js';
-import { releaseSharedTextures, sharedTexture } from './shared_textures.js';
+import { releaseSharedTextures, sharedTexture, standInTexture, standInViewsOf, textureBinding } from './shared_textures.js';
 import { TRANSFORM_WG, winogradWeightPipeline } from './winograd.transforms.js';
 import { winograd4WeightPipeline } from './winograd4.transforms.js';
 
@@ -87,27 +87,39 @@ export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels:
   const bytes = size[0] * size[1] * size[2] * texelBytes(format);
   const s = state(gpu);
   const p = winogradPolicy;
-  const cache = p.cache === 'all' || (p.cache === 'auto' && pixels <= p.cacheMaxPixels && s.cachedBytes + bytes <= p.cacheBytes);
+  // A plan counts the U it has cached so far as the real run will have (its cache fills as it goes).
+  const cachedSoFar = s.cachedBytes + (gpu.isPlanning ? plannedCachedBytes(gpu) : 0);
+  const cache = p.cache === 'all' || (p.cache === 'auto' && pixels <= p.cacheMaxPixels && cachedSoFar + bytes <= p.cacheBytes);
   if (gpu.isPlanning) {
     // A U this plan already cached (an earlier evaluation of the same layer): the real run reuses it.
     const made = plannedCache(gpu).get(k);
     if (made?.tile === tile) return made.u;
-    const u = plannedU(gpu, k, tile, format, size, cache, auto);
-    if (cache) plannedCache(gpu).set(k, { u, tile });
-    plannedStaging(gpu, staging(k, tile, format).bytes); // the real run transforms through it
+    const buffer = plannedStaging(gpu, staging(k, tile, format).bytes); // the real run transforms through it
+    const u = plannedU(gpu, k, tile, format, size, cache, auto, bytes);
+    if (cache) plannedCache(gpu).set(k, { u, tile, bytes });
+    transform(gpu, k, tile, u, buffer); // records nothing: the plan notes its pipeline (gpu/ahead.ts)
     return u;
   }
   if (!cache) {
     const u = transientTexture(gpu, tile, format, size);
-    transform(gpu, k, tile, u);
+    transform(gpu, k, tile, u, stagingBuffer(gpu, staging(k, tile, format).bytes));
     return u;
   }
+  const release = cacheU(gpu, k, tile, format, size, bytes, auto);
+  release?.(); // recorded after the transform that reads it, so it is safe to reuse
+  return k.winograd!.u;
+}
+
+/**
+ * Makes k's cached U (texture, transform) and returns what frees its direct weight, if that goes
+ * (`auto`): called as the run reaches the layer, or ahead of the run (gpu/ahead.ts).
+ */
+function cacheU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], bytes: number, auto: boolean): (() => void) | undefined {
   const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
-  transform(gpu, k, tile, u);
+  transform(gpu, k, tile, u, stagingBuffer(gpu, staging(k, tile, format).bytes));
   k.winograd = { u, gpu, tile, bytes };
-  s.cachedBytes += bytes;
-  if (auto) k.releaseDirect(); // recorded after the transform that reads it, so it is safe to reuse
-  return u;
+  state(gpu).cachedBytes += bytes;
+  return auto ? () => k.releaseDirect() : undefined;
 }
 
 /** Frees a weight's cached U. */
@@ -135,24 +147,33 @@ const transientTexture = (gpu: Gpu, tile: WinogradTile, format: UFormat, size: [
 /**
  * The U texture a plan (Gpu.plan) counts, without touching the weight or the shared textures: a
  * cached U lives until the plan ends; transient ones are the shared texture as the plan sees it.
+ * A cached U is announced to the plan (Gpu.ahead): its first real run may make it before its first op.
  */
-function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], cache: boolean, auto: boolean): GPUTexture {
+function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], cache: boolean, auto: boolean, bytes: number): GPUTexture {
+  if (!cache) return transientTexture(gpu, tile, format, size); // counted in the plan (shared_textures.ts)
+  // A real run destroys the direct weight here (conv2d.ts, releaseDirect): count it out.
+  const freed = auto && !k.directReleased ? k.w.block.size : 0;
   const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST;
-  const make = (sz: [number, number, number]) => {
-    const t = gpu.texture({ label: 'planned winograd U', size: sz, format, usage }, texelBytes(format));
-    gpu.onPlanEnd(() => gpu.destroyTexture(t));
-    return t;
-  };
-  if (cache) {
-    // A real run destroys the direct weight here (conv2d.ts, releaseDirect): count it out.
-    if (auto && !k.directReleased) gpu.pool.planAdjust(-k.w.block.size);
-    return make(size);
-  }
-  return transientTexture(gpu, tile, format, size); // counted in the plan (shared_textures.ts)
+  const standIn: { t?: GPUTexture } = {}; // announced before it is counted: the event starts a segment
+  gpu.ahead(bytes - freed, () => {
+    if (k.winograd) return; // made meanwhile (the plan's layer twice)
+    const release = cacheU(gpu, k, tile, format, size, bytes, auto);
+    for (const d of standInViewsOf(standIn.t!)) textureBinding(k.winograd!.u, d);
+    release?.(); // at once, as the plan counted (U made, then the weight freed), not after every act
+  });
+  if (freed) gpu.pool.planAdjust(-freed);
+  return (standIn.t = standInTexture(gpu, { label: 'planned winograd U', size, format, usage }, texelBytes(format)));
+}
+
+/** Bytes of U the current plan has cached so far. */
+function plannedCachedBytes(gpu: Gpu): number {
+  let n = 0;
+  for (const { bytes } of plannedCaches.get(gpu)?.values() ?? []) n += bytes;
+  return n;
 }
 
 /** The U the current plan has cached, by weight (dropped when the plan ends). */
-function plannedCache(gpu: Gpu): Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile }> {
+function plannedCache(gpu: Gpu): Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile; bytes: number }> {
   let m = plannedCaches.get(gpu);
   if (!m) {
     plannedCaches.set(gpu, (m = new Map()));
@@ -160,7 +181,7 @@ function plannedCache(gpu: Gpu): Map<Conv2dWeight, { u: GPUTexture; tile: Winogr
   }
   return m;
 }
-const plannedCaches = new WeakMap<Gpu, Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile }>>();
+const plannedCaches = new WeakMap<Gpu, Map<Conv2dWeight, { u: GPUTexture; tile: WinogradTile; bytes: number }>>();
 
 /** Most bytes of the staging buffer one transform dispatch writes (a slab of input channels). */
 const STAGING_BYTES = 4 * 2 ** 20;
@@ -187,19 +208,29 @@ function stagingBuffer(gpu: Gpu, bytes: number): Tensor {
   return (s.staging = gpu.empty([bytes / 4], 'winograd U staging', 'f32', true));
 }
 
-/** What stagingBuffer would allocate, counted in the current plan (and dropped when it ends). */
-function plannedStaging(gpu: Gpu, bytes: number): void {
+/**
+ * What stagingBuffer would allocate, counted in the current plan (and dropped when it ends), and the
+ * buffer a planned transform binds. Each growth is announced to the plan (Gpu.ahead): the first real
+ * run may grow the staging buffer to the plan's largest before its first op.
+ */
+function plannedStaging(gpu: Gpu, bytes: number): Tensor {
   const real = state(gpu).staging;
-  const local = plannedStagings.get(gpu);
-  const have = local ?? real;
-  if (have && have.byteLength >= bytes) return;
+  let local = plannedStagings.get(gpu);
+  const have = local?.t ?? real;
+  if (have && have.byteLength >= bytes) return have;
+  if (!local) {
+    plannedStagings.set(gpu, (local = { t: undefined }));
+    gpu.onPlanEnd(() => plannedStagings.delete(gpu));
+  }
+  const largest = local; // at the act: the plan's largest
+  gpu.ahead(bytes - (have?.block.size ?? 0), () => void stagingBuffer(gpu, largest.t!.byteLength));
   if (have) gpu.pool.planAdjust(-have.block.size); // the real run destroys the one it outgrows
   const t = gpu.empty([bytes / 4], 'planned winograd U staging', 'f32', true);
   gpu.onPlanEnd(() => t.release());
-  if (!local) gpu.onPlanEnd(() => plannedStagings.delete(gpu));
-  plannedStagings.set(gpu, t);
+  local.t = t;
+  return t;
 }
-const plannedStagings = new WeakMap<Gpu, Tensor>();
+const plannedStagings = new WeakMap<Gpu, { t: Tensor | undefined }>();
 
 /**
  * Records U = G g Gᵀ of k into u: per slab of input-channel rows (at most STAGING_BYTES of texels), a
@@ -207,14 +238,13 @@ const plannedStagings = new WeakMap<Gpu, Tensor>();
  * and 4 output channels), then a copy puts it into the texture's rows. Rows of the staging buffer are
  * padded to 256 bytes, as buffer-to-texture copies require.
  */
-function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture): void {
+function transform(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, u: GPUTexture, buffer: Tensor): void {
   const [np4, kp, P] = uSize(k, tile);
   const format = u.format as UFormat;
   const bytes = texelBytes(format);
   const pipeline = tile === 2 ? winogradWeightPipeline(gpu, k.format, k.cout, format) : winograd4WeightPipeline(gpu, k.format, k.cout, format);
   const label = `winograd weight transform [${k.cout}, ${k.cin}, 3, 3] F(${tile}x${tile},3x3)`;
-  const { stride, rows, bytes: need } = staging(k, tile, format);
-  const buffer = stagingBuffer(gpu, need);
+  const { stride, rows } = staging(k, tile, format);
   for (let c0 = 0; c0 < kp; c0 += rows) {
     const n = Math.min(rows, kp - c0);
     gpu.op(label, (pass) => {
