@@ -114,8 +114,9 @@ export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels:
  * Makes k's cached U (texture, transform) and returns what frees its direct weight, if that goes
  * (`auto`): called as the run reaches the layer, or ahead of the run (gpu/ahead.ts).
  */
-function cacheU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], bytes: number, auto: boolean): (() => void) | undefined {
+function cacheU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], bytes: number, auto: boolean, views: Iterable<GPUTextureViewDimension> = []): (() => void) | undefined {
   const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
+  for (const d of views) textureBinding(u, d); // before recording its transform: the queue may be idle still
   transform(gpu, k, tile, u, stagingBuffer(gpu, staging(k, tile, format).bytes));
   k.winograd = { u, gpu, tile, bytes };
   state(gpu).cachedBytes += bytes;
@@ -157,9 +158,9 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
   const standIn: { t?: GPUTexture } = {}; // announced before it is counted: the event starts a segment
   gpu.ahead(bytes - freed, () => {
     if (k.winograd) return; // made meanwhile (the plan's layer twice)
-    const release = cacheU(gpu, k, tile, format, size, bytes, auto);
-    for (const d of standInViewsOf(standIn.t!)) textureBinding(k.winograd!.u, d);
-    release?.(); // at once, as the plan counted (U made, then the weight freed), not after every act
+    // The weight is freed at once, as the plan counted (freeing every weight after all acts would
+    // hold them all beside their U: measured to raise the peak). Its view is made before its transform.
+    cacheU(gpu, k, tile, format, size, bytes, auto, standInViewsOf(standIn.t!))?.();
   });
   if (freed) gpu.pool.planAdjust(-freed);
   return (standIn.t = standInTexture(gpu, { label: 'planned winograd U', size, format, usage }, texelBytes(format)));
