@@ -24,19 +24,18 @@
 //   else: weights, textures, scratch.) The plan's peak is therefore the same either way.
 
 /**
- * A one-time allocation the run can make ahead: `act` does it and may return what to do once every
- * act has run (free a weight it read: one submit for all acts, and no view made while the queue runs
- * an earlier act's work). What such a return keeps until then is the event's `heldMeanwhile`.
+ * A one-time allocation the run can make ahead. `act` does it completely (a weight it replaces is
+ * freed inside it), so what is held after each act is what the plan counted after its event. (Freeing
+ * every replaced weight once after the last act, one submit instead of one per act, held all of them
+ * beside their U and raised a tiny VAE's measured peak: test/gpu/arena.test.ts.)
  */
-export type AheadAct = () => (() => void) | void;
+export type AheadAct = () => void;
 
 interface AheadEvent {
   /** The most bytes allocated in the segment before this event. */
   segmentPeak: number;
   /** What doing it ahead adds to every moment before it (made minus freed; >= 0 for these kernels). */
   bytes: number;
-  /** Bytes the act keeps until every act has run (a weight freed by what it returns). */
-  heldMeanwhile: number;
   act: AheadAct;
 }
 
@@ -52,9 +51,9 @@ export class PlanAhead {
     this.dispatches.push({ pipeline, buffers });
   }
 
-  noteEvent(segmentPeak: number, bytes: number, act: AheadAct, heldMeanwhile = 0): void {
+  noteEvent(segmentPeak: number, bytes: number, act: AheadAct): void {
     if (this.closed) return; // after the run's recording (its outputs' release): not part of the run
-    this.events.push({ segmentPeak, bytes, heldMeanwhile, act });
+    this.events.push({ segmentPeak, bytes, act });
   }
 
   /** The end of the run's recording, with the peak of its last segment. */
@@ -70,14 +69,11 @@ export class PlanAhead {
 
   /**
    * Whether doing every event at the start keeps the run's peak: segment j then also holds the bytes
-   * of every event after it, and while the acts run the start holds all of them and what they keep
-   * until the last.
+   * of every event after it.
    */
   fits(): boolean {
     const segments = [...this.events.map((e) => e.segmentPeak), this.tailPeak];
     const peak = Math.max(...segments);
-    const meanwhile = this.events.reduce((n, e) => n + e.bytes + e.heldMeanwhile, 0);
-    if (segments[0] + meanwhile > peak) return false;
     let later = 0;
     for (let j = segments.length - 1; j >= 0; j--) {
       if (j < this.events.length) later += this.events[j].bytes;
@@ -86,9 +82,8 @@ export class PlanAhead {
     return true;
   }
 
-  /** Runs every act in order, then what they left for after all of them. */
+  /** Runs every act, in the order the plan noted them. */
   runActs(): void {
-    const after = this.events.map((e) => e.act()).filter((f): f is () => void => typeof f === 'function');
-    for (const f of after) f();
+    for (const e of this.events) e.act();
   }
 }

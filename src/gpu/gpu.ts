@@ -498,11 +498,7 @@ export class Gpu {
       const ahead = new PlanAhead();
       this.aheadPlan = ahead;
       try {
-        this.plan(() =>
-          release(
-            record(true, () => ahead.close(this.pool.takeSegmentPeak())),
-          ),
-        );
+        this.plan(() => release(record(true, () => ahead.close(this.pool.takeSegmentPeak()))));
       } finally {
         this.aheadPlan = undefined;
       }
@@ -521,9 +517,9 @@ export class Gpu {
    * U) that adds `bytes` (made minus freed) from here on; `act` makes it for real. The first real run
    * of the plan does every such act before its first op, unless that could raise its peak (ahead.ts).
    */
-  ahead(bytes: number, act: AheadAct, heldMeanwhile = 0): void {
+  ahead(bytes: number, act: AheadAct): void {
     if (!this.planning) throw new Error('Gpu.ahead outside a plan');
-    this.aheadPlan?.noteEvent(this.pool.takeSegmentPeak(), bytes, act, heldMeanwhile);
+    this.aheadPlan?.noteEvent(this.pool.takeSegmentPeak(), bytes, act);
   }
 
   /**

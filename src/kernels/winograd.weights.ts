@@ -105,22 +105,21 @@ export function winogradU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, pixels:
     transform(gpu, k, tile, u, stagingBuffer(gpu, staging(k, tile, format).bytes));
     return u;
   }
-  const release = cacheU(gpu, k, tile, format, size, bytes, auto);
-  release?.(); // recorded after the transform that reads it, so it is safe to reuse
-  return k.winograd!.u;
+  return cacheU(gpu, k, tile, format, size, bytes, auto);
 }
 
 /**
- * Makes k's cached U (texture, transform) and returns what frees its direct weight, if that goes
+ * Makes k's cached U (texture, its `views`, transform) and frees the direct weight if that goes
  * (`auto`): called as the run reaches the layer, or ahead of the run (gpu/ahead.ts).
  */
-function cacheU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], bytes: number, auto: boolean, views: Iterable<GPUTextureViewDimension> = []): (() => void) | undefined {
+function cacheU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat, size: [number, number, number], bytes: number, auto: boolean, views: Iterable<GPUTextureViewDimension> = []): GPUTexture {
   const u = gpu.texture({ label: `${k.w.label}.winograd`, size, format, usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST }, texelBytes(format));
   for (const d of views) textureBinding(u, d); // before recording its transform: the queue may be idle still
   transform(gpu, k, tile, u, stagingBuffer(gpu, staging(k, tile, format).bytes));
   k.winograd = { u, gpu, tile, bytes };
   state(gpu).cachedBytes += bytes;
-  return auto ? () => k.releaseDirect() : undefined;
+  if (auto) k.releaseDirect(); // recorded after the transform that reads it, so it is safe to reuse
+  return u;
 }
 
 /** Frees a weight's cached U. */
@@ -158,9 +157,7 @@ function plannedU(gpu: Gpu, k: Conv2dWeight, tile: WinogradTile, format: UFormat
   const standIn: { t?: GPUTexture } = {}; // announced before it is counted: the event starts a segment
   gpu.ahead(bytes - freed, () => {
     if (k.winograd) return; // made meanwhile (the plan's layer twice)
-    // The weight is freed at once, as the plan counted (freeing every weight after all acts would
-    // hold them all beside their U: measured to raise the peak). Its view is made before its transform.
-    cacheU(gpu, k, tile, format, size, bytes, auto, standInViewsOf(standIn.t!))?.();
+    cacheU(gpu, k, tile, format, size, bytes, auto, standInViewsOf(standIn.t!)); // frees the weight, as the plan counted
   });
   if (freed) gpu.pool.planAdjust(-freed);
   return (standIn.t = standInTexture(gpu, { label: 'planned winograd U', size, format, usage }, texelBytes(format)));
