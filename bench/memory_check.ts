@@ -16,6 +16,7 @@ import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder, parseConsistencyConfig } from '../src/models/consistency_decoder.js';
 import { ParamLoader, type ParamDType } from '../src/models/params.js';
+import { procStatusKiB } from './proc_status.js';
 
 const [what = 'vae', sizeArg = '512', dtypeArg = 'F16'] = process.argv.slice(2);
 const size = Number(sizeArg);
@@ -34,11 +35,11 @@ function zeros(file: string): { p: ParamLoader; config: Record<string, unknown> 
   return { p, config: m.config };
 }
 
-/** A field of /proc/self/status, in KiB. */
+/** A field of /proc/self/status, in KiB; this check means nothing without it. */
 function status(field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-  if (!m) throw new Error(`/proc/self/status has no ${field}`);
-  return Number(m[1]);
+  const kib = procStatusKiB(field);
+  if (Number.isNaN(kib)) throw new Error(`/proc/self/status has no ${field} (the memory check needs Linux)`);
+  return kib;
 }
 
 /** The resident set by kind (KiB): anonymous (heap, driver allocations), file-backed (code), shared. */

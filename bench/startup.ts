@@ -16,7 +16,7 @@
 // last load (anonymous host memory vs lavapipe's device memory, RssShmem).
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Gpu } from '../src/gpu/gpu.js';
 import { AutoencoderKL } from '../src/models/autoencoder_kl.js';
@@ -24,6 +24,7 @@ import { writeSafetensors } from '../src/io/safetensors.js';
 import { writeLatentFile } from '../src/io/latents.js';
 import { latentSpaceId } from '../src/io/latent_space.js';
 import { randomSource } from './random_weights.js';
+import { procStatusKiB } from './proc_status.js';
 import { f32ToF16 } from '../src/io/dtype.js';
 
 const arg = (name: string) => {
@@ -56,14 +57,7 @@ function writeRandomVae(): void {
 const s = (ms: number) => (ms / 1000).toFixed(2);
 
 /** A field of /proc/self/status in MiB (Linux), or NaN elsewhere. */
-function statusMiB(field: string): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
+const statusMiB = (field: string) => procStatusKiB(field) / 1024;
 
 async function loadOnly(times: number): Promise<void> {
   const ms: number[] = [];
