@@ -1,7 +1,9 @@
-// npm run bench:ort [-- --size 256] [--runs 3] [--ort-threads N] [--weights as-stored|f16|f32]
+// npm run bench:ort [-- --size 256] [--runs 3] [--ort-threads N] [--weights as-stored|f16|f32] [--ort-backend wasm|native]
 //
 // SD VAE decode side by side in one process: this project on the WebGPU adapter (lavapipe here) and
-// ONNX Runtime Web's WASM backend (the CPU path a browser user without WebGPU gets), on the same
+// ONNX Runtime Web's WASM backend (the CPU path a browser user without WebGPU gets), or with
+// --ort-backend native onnxruntime-node's CPU execution provider (the native CPU peer; installed on
+// demand, see bench/ort_runtime.ts), on the same
 // latent (1x4x(size/8)x(size/8), default 32x32) and the same full-size random weights of the real
 // shapes (bench/random_weights.ts; captured while this project's model loads them, then written into
 // the ONNX graph bench/onnx builds). One warm-up run each (pipeline compiles, ORT's first-run
@@ -20,9 +22,12 @@ import { AutoencoderKL, parseAutoencoderKLConfig } from '../src/models/autoencod
 import { autoencoderKLDecoderOnnx } from './onnx/vae_decoder.js';
 import { tableWeights } from './onnx/weights.js';
 import { parseOrtBenchArgs } from './ort_args.js';
+import { ortRuntime } from './ort_runtime.js';
 import { randomLoader } from './random_weights.js';
 
-const { size, runs, ortThreads, storage } = parseOrtBenchArgs(process.argv.slice(2), cpus().length);
+const { size, runs, ortThreads, storage, backend } = parseOrtBenchArgs(process.argv.slice(2), cpus().length);
+
+const { rt, name: ortName, version: ortVersion } = await ortRuntime(backend);
 const side = size / 8;
 
 const median = (xs: number[]) => {
@@ -55,14 +60,19 @@ captured.clear();
 const buildS = seconds(t0);
 ort.env.wasm.numThreads = ortThreads;
 t0 = performance.now();
-const session = await ort.InferenceSession.create(model, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+const session = await rt.InferenceSession.create(
+  model,
+  backend === 'wasm'
+    ? { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }
+    : { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: ortThreads, interOpNumThreads: 1 },
+);
 const sessionS = seconds(t0);
 
 const latentNchw = Float32Array.from({ length: 4 * side * side }, (_, i) => Math.sin(i * 0.7) * 4);
 const latentNhwc = new Float32Array(latentNchw.length);
 for (let c = 0; c < 4; c++) for (let i = 0; i < side * side; i++) latentNhwc[i * 4 + c] = latentNchw[c * side * side + i];
 const z = gpu.upload(latentNhwc, [1, side, side, 4], 'latent');
-const feeds = { latent: new ort.Tensor('float32', latentNchw, [1, 4, side, side]) };
+const feeds = { latent: new rt.Tensor('float32', latentNchw, [1, 4, side, side]) };
 
 /** One decode on the GPU, waited for; the image (NCHW) when asked. */
 async function ours(read = false): Promise<{ s: number; image?: Float32Array }> {
@@ -110,11 +120,12 @@ await session.release();
 const load = execSync('cat /proc/loadavg', { encoding: 'utf8' }).split(' ').slice(0, 3).join(' ');
 console.log(`date: ${new Date().toISOString()}; CPUs: ${cpus().length} x ${cpus()[0]?.model ?? '?'}; load average after: ${load}`);
 console.log(`ours: ${gpu.adapterName}${mesa ? ` (${mesa})` : ''}, weights ${storage}`);
-console.log(`ORT: onnxruntime-web ${ort.env.versions.web}, WASM backend (SIMD build: ort-wasm-simd-threaded), numThreads ${ortThreads}; opset-17 graph ${(model.length / 2 ** 20).toFixed(0)} MiB built in ${buildS.toFixed(1)} s, session created in ${sessionS.toFixed(1)} s`);
+const ortWhat = backend === 'wasm' ? 'WASM backend (SIMD build: ort-wasm-simd-threaded), numThreads' : 'native CPU execution provider, intraOpNumThreads';
+console.log(`ORT: ${ortName} ${ortVersion}, ${ortWhat} ${ortThreads}; opset-17 graph ${(model.length / 2 ** 20).toFixed(0)} MiB built in ${buildS.toFixed(1)} s, session created in ${sessionS.toFixed(1)} s`);
 console.log(`ORT CPU time / wall time per run: ${cpuRatio.map((r) => r.toFixed(2)).join(', ')} (above 1 only with more than one busy thread)`);
 console.log(`same model: max |ours - ORT| on the image = ${diff.toExponential(2)}`);
 console.log(`\n| SD VAE decode 1x4x${side}x${side} -> ${size}x${size} | median s | runs (s) |`);
 console.log('|---|---:|---|');
 console.log(`| this project (WebGPU, ${gpu.adapterName}) | ${median(oursS).toFixed(2)} | ${oursS.map((t) => t.toFixed(2)).join(', ')} |`);
-console.log(`| ONNX Runtime Web ${ort.env.versions.web} WASM, ${ortThreads} thread(s) | ${median(ortS).toFixed(2)} | ${ortS.map((t) => t.toFixed(2)).join(', ')} |`);
+console.log(`| ${ortName} ${ortVersion} ${backend === 'wasm' ? 'WASM' : 'native CPU'}, ${ortThreads} thread(s) | ${median(ortS).toFixed(2)} | ${ortS.map((t) => t.toFixed(2)).join(', ')} |`);
 console.log(`| ratio ours / ORT | ${(median(oursS) / median(ortS)).toFixed(2)} | |`);

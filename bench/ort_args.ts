@@ -9,9 +9,15 @@ export interface OrtBenchArgs {
   runs: number;
   ortThreads: number;
   storage: WeightStorage;
+  /** Which ONNX Runtime: 'wasm' (onnxruntime-web's WASM backend, a browser's CPU path) or 'native'
+   *  (onnxruntime-node's CPU execution provider, the native peer; installed on demand, not a dependency). */
+  backend: OrtBackend;
 }
 
-const FLAGS = ['size', 'runs', 'ort-threads', 'weights'];
+export type OrtBackend = 'wasm' | 'native';
+
+const FLAGS = ['size', 'runs', 'ort-threads', 'weights', 'ort-backend'];
+const BACKENDS: OrtBackend[] = ['wasm', 'native'];
 const STORAGES: WeightStorage[] = ['as-stored', 'f16', 'f32'];
 
 export function parseOrtBenchArgs(argv: readonly string[], cpuCount: number): OrtBenchArgs {
@@ -31,10 +37,13 @@ export function parseOrtBenchArgs(argv: readonly string[], cpuCount: number): Or
   };
   const storage = (given.get('weights') ?? 'as-stored') as WeightStorage;
   if (!STORAGES.includes(storage)) throw new Error(`bench:ort: --weights ${storage}: must be ${STORAGES.join(', ')}`);
+  const backend = (given.get('ort-backend') ?? 'wasm') as OrtBackend;
+  if (!BACKENDS.includes(backend)) throw new Error(`bench:ort: --ort-backend ${backend}: must be ${BACKENDS.join(' or ')}`);
   return {
     size: positive('size', 256, 'a positive multiple of 8 (the image side)', (n) => n % 8 === 0),
     runs: positive('runs', 3, 'a positive integer'),
     ortThreads: positive('ort-threads', cpuCount, 'a positive integer'),
     storage,
+    backend,
   };
 }
