@@ -32,10 +32,18 @@ export interface LoadedModel {
 export interface ModelOptions extends LoadOptions {
   activations?: 'f32' | 'f16';
   forceF16?: boolean;
+  /**
+   * SD VAE: the shape (NHWC, unscaled latent [1, h, w, 4]) the first decode will have; its plan,
+   * arena and pipelines are then made while the weights are read (AutoencoderKL.prepareDecode).
+   */
+  prepareDecode?: readonly number[];
 }
 
 export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: ModelOptions = {}): Promise<LoadedModel> {
-  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts) : await ConsistencyDecoder.load(gpu, path, opts);
+  const shape = opts.prepareDecode;
+  // Activations are set before the plan is made: they are part of what it plans.
+  const prepare = shape && kind === 'vae' ? (vae: AutoencoderKL) => (opts.activations && vae.setActivations(opts.activations, { force: opts.forceF16 }), vae.prepareDecode(shape)) : undefined;
+  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts, prepare) : await ConsistencyDecoder.load(gpu, path, opts);
   if (opts.activations) {
     try {
       model.setActivations(opts.activations, { force: opts.forceF16 });

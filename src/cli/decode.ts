@@ -124,7 +124,8 @@ export async function runDecode(argv: string[]): Promise<number> {
     }
     const kind = values.vae ? 'vae' : 'consistency';
     progress(`loading ${kind === 'vae' ? 'VAE' : 'consistency decoder'} from ${values.vae ?? values.consistency}`);
-    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, loadOptions(values));
+    const [, c, h, w] = latent.shape; // the first decode is planned while the weights load (SD VAE)
+    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, { ...loadOptions(values), prepareDecode: values.tiled || latent.shape[0] !== 1 ? undefined : [1, h, w, c] });
     const t0 = performance.now();
     const image = await decodeLatent(gpu, m, latent, positionals[0], {
       steps,

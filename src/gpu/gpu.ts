@@ -93,6 +93,8 @@ export class Gpu {
   private planEnd: (() => void)[] = [];
   /** While `planned` plans a run: what its first real pass does ahead (ahead.ts). */
   private aheadPlan: PlanAhead | undefined;
+  /** Plans made by `prepare` whose first real run has not come yet: what that run does ahead. */
+  private prepared = new WeakMap<ArenaLayout, PlanAhead>();
   private encoder: GPUCommandEncoder | null = null;
   private scopes: PendingScope[] = [];
   private uniformChunks: GPUBuffer[] = [];
@@ -285,7 +287,7 @@ export class Gpu {
     let h = this.pipelines.get(key);
     if (!h) {
       const src = code();
-      h = { key, src, readOnly: readOnlyBindings(src), compiled: new Map() };
+      h = { key, src, readOnly: readOnlyBindings(src), compiled: new Map(), compiling: new Map() };
       this.pipelines.set(key, h);
     }
     return h as unknown as GPUComputePipeline;
@@ -310,20 +312,41 @@ export class Gpu {
   private compiled(p: GPUComputePipeline, buffers: readonly unknown[]): GPUComputePipeline {
     const h = p as unknown as PipelineHandle;
     if (!(h.compiled instanceof Map)) return p; // a pipeline made elsewhere
-    // `buffers`: the buffer of each storage binding (undefined for a texture), or what stands for it.
-    const written = new Set<unknown>();
-    buffers.forEach((b, i) => {
-      if (b && !h.readOnly.has(i + 1)) written.add(b);
-    });
-    const promote = buffers.flatMap((b, i) => (b && written.has(b) && h.readOnly.has(i + 1) ? [i + 1] : []));
-    const variant = promote.join(',');
-    let q = h.compiled.get(variant);
+    const v = variantOf(h, buffers);
+    let q = h.compiled.get(v.name);
     if (!q) {
-      const src = promote.reduce((code, i) => code.replace(new RegExp(`(@binding\\(${i}\\)\\s*var<storage,\\s*)read>`), '$1read_write>'), h.src);
-      q = this.createPipeline(variant ? `${h.key} (read-write ${variant})` : h.key, src);
-      h.compiled.set(variant, q);
+      q = this.createPipeline(v.label, v.src);
+      h.compiled.set(v.name, q);
     }
     return q;
+  }
+
+  /**
+   * `compiled`'s variant made with createComputePipelineAsync: Dawn compiles it on a worker thread
+   * while this one goes on (`prepare`). A dispatch that needs it sooner compiles it itself.
+   */
+  private compileAsync(p: GPUComputePipeline, buffers: readonly unknown[]): Promise<void> {
+    const h = p as unknown as PipelineHandle;
+    if (!(h.compiled instanceof Map)) return Promise.resolve();
+    const v = variantOf(h, buffers);
+    if (h.compiled.has(v.name)) return Promise.resolve();
+    let pending = h.compiling.get(v.name);
+    if (!pending) {
+      this.onShader?.(v.label, v.src);
+      const module = this.device.createShaderModule({ code: v.src, label: v.label });
+      pending = this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: v.label }).then(
+        (q) => {
+          h.compiling.delete(v.name);
+          if (!h.compiled.has(v.name)) h.compiled.set(v.name, q); // else a dispatch compiled it meanwhile (and may have bound it)
+        },
+        (e: Error) => {
+          h.compiling.delete(v.name);
+          throw new Error(`create pipeline ${v.label}: ${e.message}`);
+        },
+      );
+      h.compiling.set(v.name, pending);
+    }
+    return pending;
   }
 
   /**
@@ -477,38 +500,80 @@ export class Gpu {
    */
   planned<T>(owner: object, key: string, run: (standIn: boolean) => T, release: (out: T) => void): T {
     if (!this.useArena || this.pool.inArenaRun) return run(false);
-    const layouts = this.layouts.get(owner) ?? new Map<string, ArenaLayout>();
-    this.layouts.set(owner, layouts);
-    const record = (standIn: boolean, ended?: () => void) => {
-      this.pool.beginRecord();
-      try {
-        return run(standIn);
-      } finally {
-        ended?.();
-        layouts.delete(key); // most recent last: the map is a small LRU
-        this.lastLayout = this.pool.endRecord();
-        layouts.set(key, this.lastLayout);
-        if (layouts.size > 8) layouts.delete(layouts.keys().next().value!);
-      }
-    };
-    if (this.dryRun) return record(false);
-    // The plan runs on stand-in inputs where the run consumes its own (standIn = true), and notes
-    // what the real run can do before its first op (ahead.ts).
-    if (!layouts.has(key)) {
-      const ahead = new PlanAhead();
-      this.aheadPlan = ahead;
-      try {
-        this.plan(() => release(record(true, () => ahead.close(this.pool.takeSegmentPeak()))));
-      } finally {
-        this.aheadPlan = undefined;
-      }
-      this.runAhead(ahead, layouts.get(key)!);
+    if (this.dryRun) return this.recordLayout(owner, key, () => run(false));
+    let layout = this.layoutsOf(owner).get(key);
+    if (!layout) {
+      const first = this.planFirst(owner, key, run, release);
+      layout = first.layout;
+      for (const [pipeline, buffers] of this.aheadDispatches(first.ahead, layout)) this.compiled(pipeline, buffers);
+      this.prepared.set(layout, first.ahead);
     }
-    this.pool.beginReplay(layouts.get(key)!);
+    // The first real run of a plan (made just now, or by `prepare`) does its one-time allocations first.
+    const ahead = this.prepared.get(layout);
+    this.prepared.delete(layout);
+    if (ahead?.fits()) ahead.runActs();
+    this.pool.beginReplay(layout);
     try {
       return run(false);
     } finally {
-      if (!this.pool.endReplay()) layouts.delete(key);
+      if (!this.pool.endReplay()) this.layoutsOf(owner).delete(key);
+    }
+  }
+
+  /**
+   * Plans a `planned` run before its first call, e.g. while the weights it reads are still loading
+   * (AutoencoderKL.prepareDecode; loadModel's `prepareDecode`): the plan, kept as `planned` keeps it,
+   * and the run's pipelines, compiled with createComputePipelineAsync, so Dawn's worker threads
+   * compile while the caller reads weights instead of inside the first run. The plan's one-time
+   * allocations (ahead.ts: cached U are made from the weights) wait for the first real run. Resolves
+   * when the pipelines are compiled. Does nothing in a dry run, without the arena, for a key already
+   * planned, or when the run would exceed memoryBudget (the real run then refuses it).
+   */
+  async prepare<T>(owner: object, key: string, run: (standIn: boolean) => T, release: (out: T) => void): Promise<void> {
+    if (this.alwaysDry || !this.useArena || this.pool.inArenaRun || this.planning || this.layoutsOf(owner).has(key)) return;
+    const { layout, ahead, peakBytes } = this.planFirst(owner, key, run, release);
+    if (this.memoryBudget !== undefined && peakBytes > this.memoryBudget) {
+      this.layoutsOf(owner).delete(key);
+      return;
+    }
+    this.prepared.set(layout, ahead);
+    await Promise.all(this.aheadDispatches(ahead, layout).map(([pipeline, buffers]) => this.compileAsync(pipeline, buffers)));
+  }
+
+  private layoutsOf(owner: object): Map<string, ArenaLayout> {
+    let layouts = this.layouts.get(owner);
+    if (!layouts) this.layouts.set(owner, (layouts = new Map()));
+    return layouts;
+  }
+
+  /** Records `run`'s allocations as `owner`'s layout for `key` (the most recent last: a small LRU). */
+  private recordLayout<T>(owner: object, key: string, run: () => T, ended?: () => void): T {
+    const layouts = this.layoutsOf(owner);
+    this.pool.beginRecord();
+    try {
+      return run();
+    } finally {
+      ended?.();
+      layouts.delete(key);
+      this.lastLayout = this.pool.endRecord();
+      layouts.set(key, this.lastLayout);
+      if (layouts.size > 8) layouts.delete(layouts.keys().next().value!);
+    }
+  }
+
+  /**
+   * The plan of a planned run's first call (Gpu.plan), on stand-in inputs where the run consumes its
+   * own (standIn = true): its layout, kept for `owner` and `key`, and what its first real run can do
+   * before its first op (ahead.ts).
+   */
+  private planFirst<T>(owner: object, key: string, run: (standIn: boolean) => T, release: (out: T) => void): { layout: ArenaLayout; ahead: PlanAhead; peakBytes: number } {
+    const ahead = new PlanAhead();
+    this.aheadPlan = ahead;
+    try {
+      const { peakBytes } = this.plan(() => release(this.recordLayout(owner, key, () => run(true), () => ahead.close(this.pool.takeSegmentPeak()))));
+      return { layout: this.layoutsOf(owner).get(key)!, ahead, peakBytes };
+    } finally {
+      this.aheadPlan = undefined;
     }
   }
 
@@ -523,11 +588,10 @@ export class Gpu {
   }
 
   /**
-   * Between a plan and its first real run (the queue idle): compiles the pipelines the plan's
-   * dispatches need, each binding resolved to the arena bin the layout put it in (the variant depends
-   * on which bindings share a buffer), and does the plan's one-time allocations if they fit its peak.
+   * The pipelines a plan's dispatches need, each with its bindings resolved to the arena bin the
+   * layout put them in: the variant depends on which bindings share a buffer (`compiled`).
    */
-  private runAhead(ahead: PlanAhead, layout: ArenaLayout): void {
+  private aheadDispatches(ahead: PlanAhead, layout: ArenaLayout): [GPUComputePipeline, unknown[]][] {
     const realBuffer = (b: GPUBuffer | undefined): unknown => {
       if (!b) return undefined;
       const id = this.pool.plannedActivationId(b);
@@ -535,8 +599,7 @@ export class Gpu {
       const bin = layout.bin[id];
       return bin >= 0 ? `arena bin ${bin}` : `output ${id}`; // outputs: each its own pooled buffer
     };
-    for (const { pipeline, buffers } of ahead.dispatches) this.compiled(pipeline, buffers.map(realBuffer));
-    if (ahead.fits()) ahead.runActs();
+    return ahead.dispatches.map(({ pipeline, buffers }) => [pipeline, buffers.map(realBuffer)]);
   }
 
   /** Called at the end of the current plan (planned textures to drop). */
@@ -620,6 +683,24 @@ interface PipelineHandle {
   src: string;
   readOnly: Set<number>;
   compiled: Map<string, GPUComputePipeline>;
+  /** Variants being compiled asynchronously (compileAsync). */
+  compiling: Map<string, Promise<void>>;
+}
+
+/**
+ * Which variant of a kernel a dispatch needs (Gpu.compiled): `buffers` holds the buffer of each
+ * storage binding (undefined for a texture), or what stands for it; a read-only binding whose buffer
+ * a written binding also uses is declared read-write.
+ */
+function variantOf(h: PipelineHandle, buffers: readonly unknown[]): { name: string; label: string; src: string } {
+  const written = new Set<unknown>();
+  buffers.forEach((b, i) => {
+    if (b && !h.readOnly.has(i + 1)) written.add(b);
+  });
+  const promote = buffers.flatMap((b, i) => (b && written.has(b) && h.readOnly.has(i + 1) ? [i + 1] : []));
+  const name = promote.join(',');
+  const src = promote.reduce((code, i) => code.replace(new RegExp(`(@binding\\(${i}\\)\\s*var<storage,\\s*)read>`), '$1read_write>'), h.src);
+  return { name, label: name ? `${h.key} (read-write ${name})` : h.key, src };
 }
 
 /** The binding numbers a WGSL module declares `var<storage, read>`. */

@@ -18,10 +18,10 @@ import { TorchGenerator } from './torch_rng.js';
 import { sliceChannels } from '../kernels/slice.js';
 import { cast, type ActivationDType } from '../kernels/activation.js';
 import { checkActivations, type ActivationOptions } from './activations.js';
-import { plannedRun } from './planned.js';
+import { plannedRun, preparedRun } from './planned.js';
 import { emit, type RunContext } from './context.js';
 import { Conv2d, GroupNorm, normSiluTapped } from './layers.js';
-import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource, type ParamSource } from './params.js';
+import { loadFromCheckpoint, loadFromSource, ParamLoader, type BeforeRead, type LoadOptions, type ModelSource, type ParamSource } from './params.js';
 import { DownEncoderBlock2D, UNetMidBlock2D, UpDecoderBlock2D } from './vae_blocks.js';
 
 export interface AutoencoderKLConfig {
@@ -168,13 +168,14 @@ export class AutoencoderKL {
    * unexpected and wrong-shape tensors. Node only (reads files).
    */
   /** From a diffusers folder or a single checkpoint file (Node). */
-  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<AutoencoderKL> {
-    return loadFromCheckpoint(path, AutoencoderKL.build(gpu), () => gpu.sync(), opts);
+  /** `beforeRead`: called with the built model before its weights are read (e.g. its prepareDecode). */
+  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}, beforeRead?: BeforeRead<AutoencoderKL>): Promise<AutoencoderKL> {
+    return loadFromCheckpoint(path, AutoencoderKL.build(gpu), () => gpu.sync(), opts, beforeRead);
   }
 
   /** From any source of named tensors (e.g. fetched over HTTP in a browser). */
-  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}): Promise<AutoencoderKL> {
-    return loadFromSource(src, AutoencoderKL.build(gpu), () => gpu.sync(), opts);
+  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}, beforeRead?: BeforeRead<AutoencoderKL>): Promise<AutoencoderKL> {
+    return loadFromSource(src, AutoencoderKL.build(gpu), () => gpu.sync(), opts, beforeRead);
   }
 
   private static build(gpu: Gpu) {
@@ -211,6 +212,24 @@ export class AutoencoderKL {
     if (latent.shape.length !== 4 || c !== this.config.latent_channels)
       throw new Error(`decode: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);
     return plannedRun(this.gpu, this, `decode [${latent.shape}] ${this.activations}`, () => this.decodeNow(ctx, latent), (y) => y.release());
+  }
+
+  /**
+   * Plans decode() of a latent of `shape` (NHWC) before it is called, even before the weights have
+   * arrived (load's `prepareDecode`): the plan, its activation arena and its pipelines are then made
+   * while the weights are read, not in the first decode (Gpu.prepare). Resolves when its pipelines
+   * are compiled.
+   */
+  prepareDecode(shape: readonly number[]): Promise<void> {
+    if (shape.length !== 4 || shape[3] !== this.config.latent_channels)
+      throw new Error(`prepareDecode: latent [${shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    const run = () => {
+      const latent = this.gpu.empty(shape, 'planned latent', 'f32', true); // as decode's input: outside the arena
+      const y = this.decodeNow({ gpu: this.gpu }, latent);
+      latent.release();
+      return y;
+    };
+    return preparedRun(this.gpu, this, `decode [${shape}] ${this.activations}`, run, (y) => y.release());
   }
 
   private decodeNow(ctx: RunContext, latent: Tensor): Tensor {

@@ -52,6 +52,8 @@ interface LoaderState {
   pending: Promise<void>;
   /** Set once the source answered a read with a Promise. */
   async: boolean;
+  /** LoaderOptions.deferReads. */
+  defer: boolean;
   onProgress?: (loadedBytes: number) => void;
   loadedBytes: number;
 }
@@ -61,6 +63,12 @@ export interface LoaderOptions {
   storage?: WeightStorage;
   /** Called after each tensor arrives, with the bytes read so far. */
   onProgress?: (loadedBytes: number) => void;
+  /**
+   * Read a synchronous source's tensors as an asynchronous one's: after the model is built (chained,
+   * one at a time), not inside its constructors, so that work can start between (loadFromSource's
+   * `beforeRead`).
+   */
+  deferReads?: boolean;
 }
 
 export class ParamLoader {
@@ -70,7 +78,7 @@ export class ParamLoader {
   static from(source: ParamSource, names: Iterable<string>, what: string, opts: LoaderOptions = {}): ParamLoader {
     const state: LoaderState = {
       source, names: new Set(names), consumed: new Set(), problems: [], what,
-      storage: opts.storage ?? 'as-stored', pending: Promise.resolve(), async: false, onProgress: opts.onProgress, loadedBytes: 0,
+      storage: opts.storage ?? 'as-stored', pending: Promise.resolve(), async: false, defer: opts.deferReads ?? false, onProgress: opts.onProgress, loadedBytes: 0,
     };
     return new ParamLoader(state, '');
   }
@@ -143,7 +151,7 @@ export class ParamLoader {
     // A source is either synchronous (files, memory) or asynchronous (fetches) throughout. Once one
     // entry has answered with a Promise, every later bytes() call waits for the reads before it, so
     // an asynchronous source has one tensor in flight at a time.
-    if (!this.s.async) {
+    if (!this.s.async && !this.s.defer) {
       const first = es[0].bytes();
       if (!(first instanceof Promise)) {
         const got = [first, ...es.slice(1).map((e) => e.bytes())];
@@ -214,23 +222,34 @@ export interface ModelSource {
 }
 
 /** Options of every model's load: weight storage and load progress (LoaderOptions). */
-export type LoadOptions = LoaderOptions;
+export type LoadOptions = Omit<LoaderOptions, 'deferReads'>;
+
+/**
+ * Called once the model is built (every buffer made, the weights still zeros) and before any weight
+ * is read; the load waits for what it returns after the last weight, so GPU work it starts overlaps
+ * the reading (AutoencoderKL.prepareDecode).
+ */
+export type BeforeRead<M> = (model: M) => Promise<void>;
 
 type Build<M> = (p: ParamLoader, config: Record<string, unknown>, configFile: string, names: string[], source: ParamSource) => M;
 
 /**
  * Builds a model from a source: every module allocates its GPU buffers, then each tensor is read and
- * uploaded as it arrives; every key is checked (the half-built model is released on failure) and the
- * uploads are awaited.
+ * uploaded as it arrives (with `beforeRead`, all of them after it was called); every key is checked
+ * (the half-built model is released on failure) and the uploads are awaited.
  */
-export async function loadFromSource<M extends { release(): void }>(src: ModelSource, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}): Promise<M> {
-  const p = ParamLoader.from(src.source, src.names, src.what, opts);
+export async function loadFromSource<M extends { release(): void }>(src: ModelSource, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}, beforeRead?: BeforeRead<M>): Promise<M> {
+  const p = ParamLoader.from(src.source, src.names, src.what, { ...opts, deferReads: beforeRead !== undefined });
   const model = build(p, src.config, src.configFile, src.names, src.source);
+  let before: Promise<void> | undefined;
   try {
+    before = beforeRead?.(model);
     await p.loaded();
+    await before;
     p.finish();
     await sync();
   } catch (e) {
+    await Promise.allSettled([p.loaded(), before]); // nothing may still write into the model it releases
     model.release();
     throw e;
   }
@@ -241,12 +260,12 @@ export async function loadFromSource<M extends { release(): void }>(src: ModelSo
  * Loads a model from a checkpoint file or folder (Node only: the io module is imported on demand, so
  * the core stays browser-safe), then closes the file.
  */
-export async function loadFromCheckpoint<M extends { release(): void }>(path: string, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}): Promise<M> {
+export async function loadFromCheckpoint<M extends { release(): void }>(path: string, build: Build<M>, sync: () => Promise<void>, opts: LoadOptions = {}, beforeRead?: BeforeRead<M>): Promise<M> {
   const { openCheckpoint } = await import('../io/weights.js');
   const ckpt = openCheckpoint(path);
   try {
     const src = { what: ckpt.weightsFile, config: ckpt.config, configFile: ckpt.configFile || ckpt.weightsFile, names: ckpt.names, source: ckpt.source };
-    return await loadFromSource(src, build, sync, opts);
+    return await loadFromSource(src, build, sync, opts, beforeRead);
   } finally {
     ckpt.close();
   }

@@ -10,7 +10,13 @@ import type { Gpu } from '../gpu/gpu.js';
 import { convPolicy } from '../kernels/conv2d.js';
 import { winogradPolicy } from '../kernels/winograd.weights.js';
 
+const runKey = (gpu: Gpu, what: string) => `${what}|${JSON.stringify(convPolicy)}|${JSON.stringify(winogradPolicy)}|${gpu.maxBindingBytes}`;
+
 export function plannedRun<T>(gpu: Gpu, owner: object, what: string, run: (standIn: boolean) => T, release: (out: T) => void): T {
-  const key = `${what}|${JSON.stringify(convPolicy)}|${JSON.stringify(winogradPolicy)}|${gpu.maxBindingBytes}`;
-  return gpu.planned(owner, key, run, release);
+  return gpu.planned(owner, runKey(gpu, what), run, release);
+}
+
+/** Plans the run `plannedRun` will make with the same `what` before it is called (Gpu.prepare). */
+export function preparedRun<T>(gpu: Gpu, owner: object, what: string, run: (standIn: boolean) => T, release: (out: T) => void): Promise<void> {
+  return gpu.prepare(owner, runKey(gpu, what), run, release);
 }

@@ -1,0 +1,131 @@
+// Gpu.prepare (via AutoencoderKL.prepareDecode and the loaders' beforeRead): a decode planned and its
+// pipelines compiled before the weights are read, and what that leaves for the first real decode:
+// its one-time allocations (arena, cached U) and its ops, no pipeline.
+
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Gpu } from '../../src/gpu/gpu.js';
+import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
+import { ParamLoader, f32Entry } from '../../src/models/params.js';
+import { loadModel } from '../../src/pipeline.js';
+import { FIXTURES } from '../helpers.js';
+
+const TINY_VAE = join(FIXTURES, 'models/tiny-vae');
+const LATENT = [1, 4, 4, 4]; // NHWC: the tiny VAE has 4 latent channels
+
+/** Counts the device calls that matter here, on a fresh Gpu (pipelines are cached per Gpu). */
+async function countedGpu(opts: Parameters<typeof Gpu.create>[0] = {}) {
+  const gpu = await Gpu.create(opts);
+  const calls = { sync: 0, async: [] as string[], arenaBuffers: 0 };
+  const dev = gpu.device as unknown as Record<string, (d: { label?: string }) => unknown>;
+  const [sync, async, buffer] = [dev.createComputePipeline, dev.createComputePipelineAsync, dev.createBuffer].map((f) => f.bind(gpu.device));
+  dev.createComputePipeline = (d) => (calls.sync++, sync(d));
+  dev.createComputePipelineAsync = (d) => (calls.async.push(d.label ?? ''), async(d));
+  dev.createBuffer = (d) => (d.label?.startsWith('activation arena') && calls.arenaBuffers++, buffer(d));
+  return { gpu, calls };
+}
+
+const latent = (gpu: Gpu) => gpu.upload(Float32Array.from({ length: 4 * 4 * 4 }, (_, i) => Math.sin(i * 0.7)), LATENT);
+
+const gpus: Gpu[] = [];
+afterEach(() => {
+  gpus.splice(0).forEach((g) => g.destroy());
+});
+
+describe('Gpu.prepare: a decode planned while the weights load', () => {
+  it('plans before any weight is read, compiles each variant once, and leaves the first decode no pipeline to compile', async () => {
+    const { gpu, calls } = await countedGpu();
+    gpus.push(gpu);
+    let readBeforePrepare = -1;
+    let loadedBytes = 0;
+    const vae = await AutoencoderKL.load(gpu, TINY_VAE, { onProgress: (b) => (loadedBytes = b) }, (m) => {
+      readBeforePrepare = loadedBytes;
+      return m.prepareDecode(LATENT);
+    });
+    expect(readBeforePrepare).toBe(0); // the reads were deferred until after the plan
+    expect(loadedBytes).toBeGreaterThan(0);
+    expect(calls.async.length).toBeGreaterThan(0);
+    expect(new Set(calls.async).size).toBe(calls.async.length); // one compile per variant, however many dispatches use it
+    expect(calls.arenaBuffers).toBe(0); // made by the first real run
+
+    const [syncBefore, asyncBefore] = [calls.sync, calls.async.length];
+    const z = latent(gpu);
+    const y = vae.decode(z);
+    const prepared = await y.read();
+    y.release();
+    expect(calls.sync - syncBefore).toBe(0);
+    expect(calls.async.length - asyncBefore).toBe(0);
+    const arenaOfPrepared = calls.arenaBuffers;
+    expect(arenaOfPrepared).toBeGreaterThan(0);
+
+    // The same decode from a model loaded without prepare (same Gpu, its own plan) gives the same bits.
+    const plainVae = await AutoencoderKL.load(gpu, TINY_VAE);
+    const y2 = plainVae.decode(z);
+    expect(await y2.read()).toEqual(prepared);
+    y2.release();
+    // and a second decode of the prepared model keeps to its plan: no new arena, no pipeline
+    const syncNow = calls.sync;
+    const arenaNow = calls.arenaBuffers;
+    const y3 = vae.decode(z);
+    expect(await y3.read()).toEqual(prepared);
+    y3.release();
+    expect([calls.sync, calls.arenaBuffers]).toEqual([syncNow, arenaNow]);
+    z.release();
+    vae.release();
+    plainVae.release();
+  });
+
+  it('loadModel plans with the activation dtype it sets (the first decode keeps to the prepared plan)', async () => {
+    const { gpu, calls } = await countedGpu();
+    gpus.push(gpu);
+    const activations = gpu.features.f16 ? 'f16' : 'f32';
+    const m = await loadModel(gpu, TINY_VAE, 'vae', { activations, forceF16: true, prepareDecode: LATENT }); // the tiny VAE says force_upcast
+    const syncAfterLoad = calls.sync;
+    expect(calls.async.length).toBeGreaterThan(0);
+    const z = latent(gpu);
+    const y = (m.model as AutoencoderKL).decode(z);
+    await y.read();
+    y.release();
+    z.release();
+    expect(calls.sync).toBe(syncAfterLoad); // a plan for another key (f32 activations) would compile its own variants
+    m.model.release();
+  });
+
+  it('makes nothing when the run would exceed the memory budget (the real run refuses it)', async () => {
+    const { gpu, calls } = await countedGpu({ memoryBudget: 1024 });
+    gpus.push(gpu);
+    const vae = await AutoencoderKL.load(gpu, TINY_VAE, {}, (m) => m.prepareDecode(LATENT));
+    expect(calls.async).toEqual([]);
+    vae.release();
+  });
+
+  it('names the expected shape when prepareDecode gets another one, and the load releases the model', async () => {
+    const { gpu } = await countedGpu();
+    gpus.push(gpu);
+    const held = gpu.pool.getStats().allocatedBytes;
+    await expect(AutoencoderKL.load(gpu, TINY_VAE, {}, (m) => m.prepareDecode([1, 4, 4, 3]))).rejects.toThrow(/prepareDecode: latent \[1,4,4,3\] \(NHWC\) must have 4 channels/);
+    gpu.pool.trim();
+    expect(gpu.pool.getStats().allocatedBytes).toBe(held);
+  });
+});
+
+describe('ParamLoader deferReads', () => {
+  it('reads a synchronous source after the build, in order, and loaded() waits for it', async () => {
+    const values = new Map([
+      ['a', Float32Array.of(1, 2)],
+      ['b', Float32Array.of(3)],
+    ]);
+    const source = (n: string) => {
+      const v = values.get(n);
+      return v && f32Entry([v.length], () => v);
+    };
+    const p = ParamLoader.from(source, values.keys(), 'test', { deferReads: true });
+    const got: number[][] = [];
+    p.readF32('a', [2], (v) => got.push([...v]));
+    p.readF32('b', [1], (v) => got.push([...v]));
+    expect(got).toEqual([]); // nothing read during the "build"
+    await p.loaded();
+    expect(got).toEqual([[1, 2], [3]]);
+    p.finish();
+  });
+});
