@@ -132,7 +132,8 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   // Subgroup core: V, then M, in one buffer, V copied into a texture; shared core: V and M apart.
   const v = gpu.empty([P, maxTp, vTexture ? Math.max(kp, np) : kp], `${label}.winograd.${vTexture ? 'VM' : 'V'}`);
   const m = vTexture ? v : gpu.empty([P, maxTp, np], `${label}.winograd.M`);
-  const vt = vTexture ? sharedTexture(gpu, 'V', 'winograd V', 'rgba32float', 16, [V_TEXTURE_WIDTH, vRows(maxTp), P]) : undefined;
+  // One V texture per tile size: grown as one, F(2x2)'s rows (4x F(4x4)'s tiles) times F(4x4)'s 36 layers.
+  const vt = vTexture ? sharedTexture(gpu, `V${tile}`, `winograd F(${tile}x${tile},3x3) V`, 'rgba32float', 16, [V_TEXTURE_WIDTH, vRows(maxTp), P]) : undefined;
   const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout, act);
   const gemm = cores[core];
   const gemmP = gemm.pipeline(gpu);
