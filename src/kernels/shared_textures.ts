@@ -1,5 +1,5 @@
 // Shared transient textures: one texture per Gpu and purpose (Winograd's U made at each use, per tile
-// size and format: winograd.weights.ts; Winograd's V, its GEMM's left operand: winograd.ts; the 1x1
+// size and format: winograd.weights.ts; Winograd's V, its GEMM's left operand, per tile size: winograd.ts; the 1x1
 // convs' weight: conv1x1.gemm.ts), grown to the largest use so far and reused by every layer, so a
 // model holds one of each, not one per layer. They exist because lavapipe fetches texels faster than
 // it loads storage (matmul.core.ts).
