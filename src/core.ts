@@ -13,7 +13,7 @@ export type { OpTiming } from './gpu/profile.js';
 export { AutoencoderKL, parseAutoencoderKLConfig, type AutoencoderKLConfig, type LatentDistribution } from './models/autoencoder_kl.js';
 export { ConsistencyDecoder, parseConsistencyConfig, timestepsForSteps, openaiTimestep, type ConsistencyDecodeOptions, type ConsistencyDecoderConfig } from './models/consistency_decoder.js';
 export { AutoencoderTiny, EncoderTiny, DecoderTiny, AutoencoderTinyBlock, parseAutoencoderTinyConfig, type AutoencoderTinyConfig } from './models/autoencoder_tiny.js';
-export { ParamLoader, f32Entry, type ParamSource, type ParamEntry, type ParamDType, type ModelSource, type LoadOptions } from './models/params.js';
+export { ParamLoader, f32Entry, type ParamSource, type ParamEntry, type ParamDType, type ModelSource, type LoadOptions, type BeforeRead } from './models/params.js';
 export { consistencySchedule, type ConsistencySchedule } from './models/schedule.js';
 export { TorchGenerator } from './models/torch_rng.js';
 export { tiledDecode, type TiledDecodeOptions } from './models/tiled_decode.js';
