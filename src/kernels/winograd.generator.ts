@@ -125,23 +125,23 @@ ${grid(n, n, (r, c) => `  st(${r * n + c}u, row, co4, ${over(dot(w.G_NUM[c], [`c
 };
 
 /** V = Bᵀ d B for every tile t < Tp and channel ci < Kp of the band: x (NHWC band) -> V [P, Tp, Kp]. */
-const inputWgslOf = (w: WinogradMatrices, vec4: boolean, act: ActivationDType) => () => {
+const inputWgslOf = (w: WinogradMatrices, vec4: boolean, act: ActivationDType, split: boolean) => () => {
   const n = w.tile + 2;
   const elem = storageType(act, vec4 ? 4 : 1);
   const cols = range(n);
   // `into = load` from one binding, or from one of two (rows before midRow from x, from midRow on
   // from xb): a branch, not a select, so only one of them is loaded.
   const read = (into: string, i: string, wrap: string) =>
-    w.splitInput ? `if (second) { ${into} = ${wrap}(xb[${i}]); } else { ${into} = ${wrap}(x[${i}]); }` : `${into} = ${wrap}(x[${i}]);`;
+    split ? `if (second) { ${into} = ${wrap}(xb[${i}]); } else { ${into} = ${wrap}(x[${i}]); }` : `${into} = ${wrap}(x[${i}]);`;
   return /* wgsl */ `${enableF16(act)}
 ${bandParamsWgsl(w)}
-@group(0) @binding(1) var<storage, read> x: array<${elem}>;${w.splitInput ? '  // input rows before midRow' : ''}
-${w.splitInput ? `@group(0) @binding(2) var<storage, read> xb: array<${elem}>; // from midRow on (see winograd.ts)\n` : ''}@group(0) @binding(${w.splitInput ? 3 : 2}) var<storage, read_write> V: array<vec4f>;
+@group(0) @binding(1) var<storage, read> x: array<${elem}>;${split ? '  // input rows before midRow' : ''}
+${split ? `@group(0) @binding(2) var<storage, read> xb: array<${elem}>; // from midRow on (see winograd.ts)\n` : ''}@group(0) @binding(${split ? 3 : 2}) var<storage, read_write> V: array<vec4f>;
 // Channels ci .. ci+3 of input pixel (n, ih, iw); zeros outside the image and past Cin.
 fn ld(n: u32, ih: i32, iw: i32, ci: u32, live: bool) -> vec4f {
   let ok = live && ih >= 0 && iw >= 0 && ih < i32(p.H) && iw < i32(p.W);
   let gr = n * p.H + u32(ih);
-${w.splitInput ? '  let second = gr >= p.midRow;\n' : ''}  let at = select(0u, (gr * p.W + u32(iw)) * p.Cin + ci - ${w.splitInput ? 'select(p.inBase, p.inBaseB, second)' : 'p.inBase'}, ok);
+${split ? '  let second = gr >= p.midRow;\n' : ''}  let at = select(0u, (gr * p.W + u32(iw)) * p.Cin + ci - ${split ? 'select(p.inBase, p.inBaseB, second)' : 'p.inBase'}, ok);
   var v = vec4f(0.0);
 ${vec4
   ? `  if (ok) { ${read('v', 'at / 4u', 'vec4f')} }`
@@ -221,9 +221,15 @@ export function winogradPipelines(w: WinogradMatrices) {
     /** vec4 loads of the weight when Cout % 4 == 0. */
     weight: (gpu: Gpu, format: WeightFormat, cout: number, uFormat: 'rgba32float' | 'rgba16float' = 'rgba32float') =>
       gpu.pipeline(`${w.key}.weights${cout % 4 === 0 ? '.vec4' : ''}.${format}.${uFormat}`, () => weightWgslOf(w, format, uFormat, cout % 4 === 0)),
-    /** vec4 loads of the activation when Cin % 4 == 0. */
-    input: (gpu: Gpu, cin: number, act: ActivationDType = 'f32') =>
-      gpu.pipeline(`${w.key}.input${cin % 4 === 0 ? '.vec4' : ''}${dtypeKey(act)}`, inputWgslOf(w, cin % 4 === 0, act)),
+    /**
+     * vec4 loads of the activation when Cin % 4 == 0. `split`: the band's input comes in two bindings
+     * (only where the matrices allow it, `splitInput`); otherwise one, with no per-load branch between
+     * the two (lavapipe runs both sides of a divergent branch, so a split pipeline pays for two loads).
+     */
+    input: (gpu: Gpu, cin: number, act: ActivationDType = 'f32', split = false) => {
+      if (split && !w.splitInput) throw new Error(`${w.key}: the input transform has one input binding (splitInput is false)`);
+      return gpu.pipeline(`${w.key}.input${cin % 4 === 0 ? '.vec4' : ''}${split ? '.split' : ''}${dtypeKey(act)}`, inputWgslOf(w, cin % 4 === 0, act, split));
+    },
     /** vec4 stores of the activation when Cout % 4 == 0. */
     output: (gpu: Gpu, cout: number, act: ActivationDType = 'f32') =>
       gpu.pipeline(`${w.key}.output${cout % 4 === 0 ? '.vec4' : ''}${dtypeKey(act)}`, outputWgslOf(w, cout % 4 === 0, act)),

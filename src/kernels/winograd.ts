@@ -46,10 +46,11 @@ const cores = { subgroup: winogradGemm, shared: winogradGemmShared } as const;
 
 // Tile 2 = F(2x2, 3x3) (4x4 input tiles, 16 positions, winograd.transforms.ts), 4 = F(4x4, 3x3) (6x6
 // input tiles, 36 positions, winograd4.transforms.ts). Either GEMM core, same banding.
-const pipelines = (gpu: Gpu, tile: WinogradTile, cin: number, cout: number, act: ActivationDType) =>
-  tile === 2
-    ? { input: winogradInputPipeline(gpu, cin, act), output: winogradOutputPipeline(gpu, cout, act) }
-    : { input: winograd4InputPipeline(gpu, cin, act), output: winograd4OutputPipeline(gpu, cout, act) };
+// `split`: F(4x4)'s band input in two bindings (below); F(2x2)'s never is.
+const inputPipeline = (gpu: Gpu, tile: WinogradTile, cin: number, act: ActivationDType, split: boolean) =>
+  tile === 2 ? winogradInputPipeline(gpu, cin, act) : winograd4InputPipeline(gpu, cin, act, split);
+const outputPipeline = (gpu: Gpu, tile: WinogradTile, cout: number, act: ActivationDType) =>
+  tile === 2 ? winogradOutputPipeline(gpu, cout, act) : winograd4OutputPipeline(gpu, cout, act);
 
 const up = (v: number, m: number) => Math.ceil(v / m) * m;
 
@@ -134,7 +135,7 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
   const m = vTexture ? v : gpu.empty([P, maxTp, np], `${label}.winograd.M`);
   // One V texture per tile size: grown as one, F(2x2)'s rows (4x F(4x4)'s tiles) times F(4x4)'s 36 layers.
   const vt = vTexture ? sharedTexture(gpu, `V${tile}`, `winograd F(${tile}x${tile},3x3) V`, 'rgba32float', 16, [V_TEXTURE_WIDTH, vRows(maxTp), P]) : undefined;
-  const { input: inputP, output: outputP } = pipelines(gpu, tile, cin, cout, act);
+  const outputP = outputPipeline(gpu, tile, cout, act);
   const gemm = cores[core];
   const gemmP = gemm.pipeline(gpu);
 
@@ -150,16 +151,14 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
     let xs: BoundRange[];
     let midRow = 0xffffffff; // flattened input row where the second binding starts (none: all from the first)
     if (tile === 2 || boundBytes(gpu, inR) <= gpu.maxBindingBytes) {
-      const xb = gpu.bind(x, inR[0], inR[1]);
-      // The second input binding is unread (midRow = none); a spare buffer, not xb again: with every
-      // binding read-write (gpu.ts, asArenaBindings) WebGPU refuses two overlapping bindings.
-      xs = tile === 2 ? [xb] : [xb, { binding: gpu.spareBinding(), base: 0 }];
+      xs = [gpu.bind(x, inR[0], inR[1])];
     } else {
       midRow = half(r0, r1);
       xs = [gpu.bind(x, inR[0], midRow * w * cin), gpu.bind(x, midRow * w * cin, inR[1])];
     }
     const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
     const gemmParams = packParams([tpb, kp, np, P]);
+    const inputP = inputPipeline(gpu, tile, cin, act, xs.length === 2);
     const input = (pass: GPUComputePassEncoder) => gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
     const rest = (pass: GPUComputePassEncoder, a: GPUBufferBinding) => {
       gpu.dispatch(pass, gemmP, gemmParams, [a, uView, mb], gemm.groups(tpb, np, P));
