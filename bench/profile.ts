@@ -7,7 +7,8 @@
 // (src/gpu/profile.ts: one pair per op's compute pass); with --runs N each op's time is the median
 // over N profiled runs. Prints a markdown table of kinds (ms, share, ops, GFLOP/s where the ops
 // record FLOPs) and the slowest single ops. Kinds are read from the op labels the kernels write
-// (`<module path> [shape]... k3x3s1 winograd F(4x4,3x3)`, `... stats`, `... apply`, ...).
+// (`<module path> [shape]... k3x3s1 winograd F(4x4,3x3) input|gemm|output`, `... stats`, `... apply`, ...);
+// the Winograd convs are also split by stage (input transforms, GEMMs, output transforms).
 // --ab: the same model with the hot-spot changes of issue 12 switched off (1x1 convs on the direct
 // kernel, group norm's wide rows on the scalar kernels, attention with transposed-B scores) and on,
 // alternating run by run (warm-up for each first), and a table of both per op kind. --profile-warm-up
@@ -47,6 +48,13 @@ export function opKind(label: string): string {
   if (/\.(add|residual) \[/.test(label)) return 'elementwise add';
   if (/->(f16|f32)$/.test(label)) return 'cast';
   return 'other';
+}
+
+/** A Winograd conv pass's stage (winograd.ts labels its three passes `... input|gemm|output`), else undefined. */
+export function winogradStage(label: string): 'input transforms' | 'GEMMs' | 'output transforms' | undefined {
+  if (opKind(label) !== 'conv 3x3, Winograd') return undefined;
+  const stages = { input: 'input transforms', gemm: 'GEMMs', output: 'output transforms' } as const;
+  return stages[label.slice(label.lastIndexOf(' ') + 1) as keyof typeof stages];
 }
 
 const arg = (name: string) => {
@@ -161,6 +169,17 @@ async function main(): Promise<void> {
     console.log('|---|---:|---:|---:|---:|');
     for (const [k, v] of [...kinds].sort((a, b) => b[1].ms[0] - a[1].ms[0]))
       console.log(`| ${k} | ${v.ms[0].toFixed(0)} | ${((100 * v.ms[0]) / totals[0]).toFixed(1)}% | ${v.ops[0]} | ${v.flops[0] ? (v.flops[0] / 1e6 / v.ms[0]).toFixed(1) : ''} |`);
+  }
+  // The Winograd convs by stage: where their time goes (the copy of V into its texture has no timestamp).
+  const stages = new Map<string, number[]>();
+  sides.forEach((_, i) => labels[i].forEach((l, j) => {
+    const st = winogradStage(l);
+    if (st) (stages.get(st) ?? stages.set(st, sides.map(() => 0)).get(st)!)[i] += ms[i][j];
+  }));
+  if (stages.size) {
+    const all = sides.map((_, i) => [...stages.values()].reduce((a, v) => a + v[i], 0));
+    console.log(`\nconv 3x3, Winograd, by stage:\n\n| stage | ${sides.map((side) => `${side} GPU ms | share`).join(' | ')} |\n|---|${sides.map(() => '---:|---:').join('|')}|`);
+    for (const [st, v] of stages) console.log(`| ${st} | ${v.map((x, i) => `${x.toFixed(0)} | ${((100 * x) / all[i]).toFixed(1)}%`).join(' | ')} |`);
   }
   console.log(`\nslowest ${top} ops (${sides[last]}):\n\n| op | GPU ms | GFLOP/s |\n|---|---:|---:|`);
   const order = ms[last].map((_, i) => i).sort((a, b) => ms[last][b] - ms[last][a]);

@@ -6,6 +6,7 @@
 //   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts, or winograd.gemm_shared.ts)
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
 //
+// each its own compute pass (op labels end in input / gemm / output), so profiles time them apart.
 // The subgroup core reads V from a texture: step 1 writes V into a buffer, a copy puts it into the
 // shared V texture (shared_textures.ts), and step 2 writes M into the same buffer (V there is no
 // longer needed), so the op's scratch is one buffer and the texture. The shared-memory core reads
@@ -159,17 +160,12 @@ export function conv2dWinograd(gpu: Gpu, x: Tensor, k: Conv2dWeight, label = 'co
     const params = packParams([h, w, cin, cout, tilesH, tilesW, r0, t, tpb, kp, np, xs[0].base, yb.base, midRow, xs[xs.length - 1].base]);
     const gemmParams = packParams([tpb, kp, np, P]);
     const inputP = inputPipeline(gpu, tile, cin, act, xs.length === 2);
-    const input = (pass: GPUComputePassEncoder) => gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG));
-    const rest = (pass: GPUComputePassEncoder, a: GPUBufferBinding) => {
-      gpu.dispatch(pass, gemmP, gemmParams, [a, uView, mb], gemm.groups(tpb, np, P));
-      gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG));
-    };
-    // The op's FLOPs are counted once, with its first pass.
-    const info = { flops: i === 0 ? flops : 0 };
-    if (!vt) return gpu.op(opLabel, (pass) => (input(pass), rest(pass, vb)), info);
-    gpu.op(opLabel, input, info);
-    copyV(gpu, opLabel, v, vt, tpb, kp, P);
-    gpu.op(opLabel, (pass) => rest(pass, textureBinding(vt)), { flops: 0 });
+    // Three passes, so that each stage has its own GPU time (labels `<op> input|gemm|output`; bench:profile
+    // sums them by stage); the op's FLOPs are counted once, with its first pass.
+    gpu.op(`${opLabel} input`, (pass) => gpu.dispatch(pass, inputP, params, [...xs.map((b) => b.binding), vb], Math.ceil((tpb * kp) / 4 / TRANSFORM_WG)), { flops: i === 0 ? flops : 0 });
+    if (vt) copyV(gpu, opLabel, v, vt, tpb, kp, P);
+    gpu.op(`${opLabel} gemm`, (pass) => gpu.dispatch(pass, gemmP, gemmParams, [vt ? textureBinding(vt) : vb, uView, mb], gemm.groups(tpb, np, P)));
+    gpu.op(`${opLabel} output`, (pass) => gpu.dispatch(pass, outputP, params, [mb, gpu.bindWhole(k.bias), yb.binding], Math.ceil((t * Math.ceil(cout / 4)) / TRANSFORM_WG)));
   });
   v.release();
   if (m !== v) m.release();
