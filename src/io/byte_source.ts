@@ -7,7 +7,6 @@
 //   SyncByteSource  synchronous: the PyTorch readers (zip.ts, torch_file.ts, torch_tensor.ts), whose
 //                   zip directories and pickle streams are many small reads, each depending on the
 //                   last; a Node file (file_reader.ts) or bytes in memory (bytesReader, byte_reader.ts).
-//                   `asByteSource` serves one to the asynchronous readers.
 //
 // A source never needs to hold its whole content: each read is one positioned slice, so a 2.5 GB
 // checkpoint costs one tensor's memory at a time. This file imports nothing from Node: it is part of
@@ -62,16 +61,6 @@ export function rangeProblem(source: SizedSource, offset: number, length: number
 export function checkRange(source: SizedSource, offset: number, length: number): void {
   const problem = rangeProblem(source, offset, length);
   if (problem) throw new Error(`${source.name}: ${problem}`);
-}
-
-/** A synchronous source read through the asynchronous interface (its errors become rejections). */
-export function asByteSource(s: SyncByteSource): ByteSource {
-  return {
-    name: s.name,
-    size: s.size,
-    read: async (offset, length) => s.read(offset, length),
-    close: () => s.close(),
-  };
 }
 
 /** A browser `File` or `Blob` (also Node's `Blob`): each read is one `slice`, so nothing else is loaded. */
