@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs `npm run bench:gpu` (bench/gpu.ts) on the device tool's GPU machine from what scripts/device-pack.sh
+# packed here: unpacks Node, the runtime dependencies and the build, brings the Vulkan loader if the
+# machine has none, points Vulkan at the NVIDIA driver, and writes to $OUT:
+#   device.txt      nvidia-smi's name, driver and memory, and the commit and Node version packed
+#   bench-gpu.md    the benchmark's markdown (checks, then the timings table and the tuner's picks)
+#   bench-gpu.err   its progress lines and any error
+# BENCH_ARGS overrides the benchmark's arguments (default: the issue's sizes 256, 512, 1024; 3 runs);
+# BENCH_TIMEOUT (seconds, default 480) stops it early enough to leave the call time to return.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/device-out}
+mkdir -p "$OUT"
+P=.device-pack
+[ -f "$P/node.xz" ] || { echo "no $P/node.xz: run scripts/device-pack.sh on the dev machine and carry .device-pack" >&2; exit 2; }
+
+mkdir -p /tmp/device-node/bin
+xz -dc "$P/node.xz" > /tmp/device-node/bin/node && chmod +x /tmp/device-node/bin/node
+export PATH=/tmp/device-node/bin:$PATH
+tar xJf "$P/node_modules.tar.xz"
+tar xJf "$P/dist.tar.xz"
+if ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
+  echo "no Vulkan loader installed: unpacking $(ls "$P"/debs)"
+  for f in "$P"/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nvidia_icd" ] && export VK_DRIVER_FILES=$nvidia_icd
+export XDG_RUNTIME_DIR=/tmp/xdg
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "nvidia-smi: not found"
+  echo "commit $(cat "$P/commit.txt"), node $(node --version), VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
+} | tee "$OUT/device.txt"
+
+# shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
+timeout "${BENCH_TIMEOUT:-480}" node dist/bench/gpu.js ${BENCH_ARGS:---sizes 256,512,1024 --runs 3} \
+  2> >(tee "$OUT/bench-gpu.err" >&2) | tee "$OUT/bench-gpu.md"
+rc=${PIPESTATUS[0]}
+echo "bench:gpu exited with $rc"
+exit "$rc"
