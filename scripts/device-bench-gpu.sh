@@ -5,7 +5,10 @@
 #   device.txt      nvidia-smi's name, driver and memory, and the commit and Node version packed
 #   bench-gpu.md    the benchmark's markdown (checks, then the timings table and the tuner's picks)
 #   bench-gpu.err   its progress lines and any error
-# BENCH_ARGS overrides the benchmark's arguments (default: the issue's sizes 256, 512, 1024; 3 runs);
+#   tune.json       the tuner's cache after the run (what `--tune full` measured on this adapter: the
+#                   makings of a shipped table for it, as scripts/tune-table.mjs makes lavapipe's)
+# BENCH_ARGS overrides the benchmark's arguments (default: the issue's sizes 256, 512, 1024, 3 runs, and
+# the tuner measuring every conv class it has no result for);
 # BENCH_TIMEOUT (seconds, default 480) stops it early enough to leave the call time to return.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -28,14 +31,15 @@ nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nvidia_icd" ] && export VK_DRIVER_FILES=$nvidia_icd
 export XDG_RUNTIME_DIR=/tmp/xdg
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"
+export SDVAE_TUNE_FILE=$OUT/tune.json
 
 {
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 || echo "nvidia-smi: not found"
+  if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; else echo "nvidia-smi: not found"; fi
   echo "commit $(cat "$P/commit.txt"), node $(node --version), VK_DRIVER_FILES=${VK_DRIVER_FILES:-unset}"
 } | tee "$OUT/device.txt"
 
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
-timeout "${BENCH_TIMEOUT:-480}" node dist/bench/gpu.js ${BENCH_ARGS:---sizes 256,512,1024 --runs 3} \
+timeout "${BENCH_TIMEOUT:-480}" node dist/bench/gpu.js ${BENCH_ARGS:---sizes 256,512,1024 --runs 3 --tune full} \
   2> >(tee "$OUT/bench-gpu.err" >&2) | tee "$OUT/bench-gpu.md"
 rc=${PIPESTATUS[0]}
 echo "bench:gpu exited with $rc"
