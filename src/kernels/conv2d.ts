@@ -80,7 +80,11 @@ export function chooseConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad
   const rule = ruleConvVariant(gpu, k, stride, pad);
   // convPolicy.tune: 'off' is the rule alone; otherwise a measured winner for this shape class, if any (gpu/tune.ts).
   if (convPolicy.tune === 'off') return rule;
-  return tunedConvVariant(gpu, { cin: k.cin, cout: k.cout, kh: k.kh, kw: k.kw, stride, pad, pixels }, rule, convPolicy.tune, convPolicy.winograd);
+  const tuned = tunedConvVariant(gpu, { cin: k.cin, cout: k.cout, kh: k.kh, kw: k.kw, stride, pad, pixels }, rule, convPolicy.tune, convPolicy.winograd);
+  // A weight kept only as its cached U runs only that tile's Winograd: a winner needing the direct
+  // weight (remembered after the weight went) falls back to the rule, which picks that form.
+  if (k.directReleased && k.winograd && winogradVariant(tuned)?.tile !== k.winograd.tile) return rule;
+  return tuned;
 }
 
 function ruleConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonly number[]): ConvVariant {
@@ -99,7 +103,8 @@ function ruleConvVariant(gpu: Gpu, k: Conv2dWeight, stride: number, pad: readonl
  * its GEMM core ('auto': subgroup where subgroups are 8 lanes, else shared; 'subgroup' fails on other
  * adapters with an error naming their subgroup sizes; 'shared' runs anywhere); `tune` uses
  * measured winners (gpu/tune.ts): 'off' (default) the rule above, 'cached' stored or shipped winners
- * then the rule, 'full' the same and it records the shape classes still to measure.
+ * then the rule, 'full' the same and it records the shape classes still to measure (and keeps every
+ * direct weight, since a winner measured later may need it: cached Winograd U then sit beside them).
  */
 export const convPolicy: { winograd: boolean; winogradTile: WinogradTile; winogradCore: 'auto' | WinogradCore; tune: TuneMode } = { winograd: true, winogradTile: 4, winogradCore: 'auto', tune: 'off' };
 
@@ -196,7 +201,9 @@ export function conv2d(gpu: Gpu, x: Tensor, k: Conv2dWeight, opts: Conv2dOptions
   const wino = winogradVariant(variant);
   if (wino) {
     if (!winogradApplies(k, stride, pad)) throw new Error(`${label}: ${variant} needs a 3x3 kernel, stride 1 and padding 1 (got ${k.kh}x${k.kw}, stride ${stride}, padding [${pad}])`);
-    return conv2dWinograd(gpu, x, k, label, wino.tile, opts.variant === undefined, wino.core);
+    // The direct weight may go (its cached U then replaces it) only when nothing can ask for it again:
+    // the variant was chosen, not forced, and no tuner in 'full' mode may still pick a direct kernel.
+    return conv2dWinograd(gpu, x, k, label, wino.tile, opts.variant === undefined && convPolicy.tune !== 'full', wino.core);
   }
   if (k.directReleased) throw new Error(`${label}: this weight is kept only in its Winograd form (winogradPolicy); the ${variant} convolution needs the direct weight`);
   const act = activationDType(x, label);

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { convWeight, f32, readNchw, uploadNchw } from '../../src/check/ops.js';
 import { maxAbsDiff } from '../../src/check/compare.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
-import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy, type ConvVariant } from '../../src/kernels/conv2d.js';
+import { chooseConvVariant, conv2d, Conv2dWeight, convPolicy, winogradVariant, type ConvVariant } from '../../src/kernels/conv2d.js';
 import {
   adapterKey, applicableConvVariants, convShapeKey, LIBRARY_VERSION, localStorageStore, lookupConv, memoryStore, missingConvShapes, parseTuneFile,
   readTuneFile, rememberConv, resetTuning, seenConvShapes, tunedConvVariant, tuning, type ConvShape, type ShippedTable, type TuneStore,
@@ -229,6 +229,58 @@ describe('a tuned choice computes the same conv as the rule', () => {
       const y = await run();
       expect(maxAbsDiff(y, f32(t, 'expected'))).toBeLessThanOrEqual(c.recommended_atol);
     }
+  });
+});
+
+// A layer small enough for its Winograd U to be cached (winogradPolicy 'auto') may lose its direct weight
+// to it; a winner that needs the direct weight must then either find it kept ('full') or be passed over.
+describe('tuned choices and a cached Winograd U', () => {
+  const c = kernelIndex().find((c) => c.case === 'conv2d_k3p1_c32to32_16x16')!;
+  const shape: ConvShape = { cin: 32, cout: 32, kh: 3, kw: 3, stride: 1, pad: [1, 1, 1, 1], pixels: 256 };
+  const PAD = [1, 1, 1, 1] as const;
+  const setup = () => {
+    const t = loadCase(c.file).tensors;
+    return { t, x: uploadNchw(gpu(), t, 'input'), w: convWeight(gpu(), t, '') };
+  };
+
+  it("'full' keeps the direct weight beside the cached U, so a direct winner measured later runs", async () => {
+    const g = gpu();
+    const { t, x, w } = setup();
+    tuning.store = memoryStore();
+    tuning.shipped = [];
+    convPolicy.tune = 'full';
+    resetTuning(g);
+    const first = await readNchw(conv2d(g, x, w, { padding: PAD }));
+    expect(w.winograd).not.toBeNull(); // the rule's Winograd, its U cached (256 pixels)
+    expect(w.directReleased).toBe(false);
+    expect(missingConvShapes(g).map(convShapeKey)).toEqual([convShapeKey(shape)]);
+    rememberConv(g, [{ shape, record: { variant: 'tiled', ms: {} } }]); // as if measured: the direct conv won
+    expect(chooseConvVariant(g, w, 1, shape.pad, shape.pixels)).toBe('tiled');
+    const second = await readNchw(conv2d(g, x, w, { padding: PAD }));
+    for (const y of [first, second]) expect(maxAbsDiff(y, f32(t, 'expected'))).toBeLessThanOrEqual(c.recommended_atol);
+    x.release();
+    w.release();
+  });
+
+  it("a weight kept only as its cached U passes over a winner that needs the direct weight, and still runs", async () => {
+    const g = gpu();
+    const { t, x, w } = setup();
+    convPolicy.tune = 'off';
+    await readNchw(conv2d(g, x, w, { padding: PAD }));
+    expect(w.directReleased).toBe(true); // chosen by the rule, not forced: the U replaced it
+    tuning.store = null;
+    tuning.shipped = [{ name: 'tiled table', matches: () => true, winners: { [convShapeKey(shape)]: { variant: 'tiled', ms: {} } } }];
+    resetTuning(g);
+    for (const mode of ['cached', 'full'] as const) {
+      convPolicy.tune = mode;
+      expect(chooseConvVariant(g, weightOf(shape), 1, shape.pad, shape.pixels)).toBe('tiled'); // the class's winner
+      const v = chooseConvVariant(g, w, 1, shape.pad, shape.pixels); // this weight's form
+      expect(winogradVariant(v)?.tile).toBe(w.winograd!.tile);
+      const y = await readNchw(conv2d(g, x, w, { padding: PAD }));
+      expect(maxAbsDiff(y, f32(t, 'expected'))).toBeLessThanOrEqual(c.recommended_atol);
+    }
+    x.release();
+    w.release();
   });
 });
 
