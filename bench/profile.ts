@@ -24,7 +24,8 @@ import { pointwisePolicy } from '../src/kernels/conv1x1.gemm.js';
 import { groupNormPolicy } from '../src/kernels/group_norm.js';
 import { attentionPolicy } from '../src/models/attention.js';
 import { convPolicy } from '../src/kernels/conv2d.js';
-import type { TuneMode } from '../src/gpu/tune.js';
+import { tuning, type TuneMode } from '../src/gpu/tune.js';
+import { fileTuneStore } from '../src/io/tune_file.js';
 
 /** The hot-spot changes on (the default) or off (as before them). */
 function hotspots(on: boolean): void {
@@ -68,7 +69,11 @@ async function main(): Promise<void> {
   const runs = Number(arg('runs') ?? 1);
   const top = Number(arg('top') ?? 15);
   const storage = (arg('weights') ?? 'as-stored') as WeightStorage;
-  if (arg('tune')) convPolicy.tune = arg('tune') as TuneMode; // --tune cached: the tuner's winners (else the rule)
+  // --tune cached: the tuner's winners (its file store, as the CLI's, then the shipped table; else the rule).
+  if (arg('tune')) {
+    convPolicy.tune = arg('tune') as TuneMode;
+    if (convPolicy.tune !== 'off') tuning.store = fileTuneStore();
+  }
   const gpu = await Gpu.create({ arena: arg('arena') !== 'off' }); // --arena off: pooled buffers only (an A/B of the arena)
   if (!gpu.profiler.supported) throw new Error(`${gpu.adapterName}: no timestamp-query feature, so no GPU times to profile`);
   let run: () => Tensor;

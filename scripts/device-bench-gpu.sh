@@ -5,11 +5,13 @@
 #   device.txt      nvidia-smi's name, driver and memory, and the commit and Node version packed
 #   bench-gpu.md    the benchmark's markdown (checks, then the timings table and the tuner's picks)
 #   bench-gpu.err   its progress lines and any error
+#   profile-vae.md, profile-consistency.md   bench:profile of one decode / UNet evaluation, if time is left
 #   tune.json       the tuner's cache after the run (what `--tune full` measured on this adapter: the
 #                   makings of a shipped table for it, as scripts/tune-table.mjs makes lavapipe's)
 # BENCH_ARGS overrides the benchmark's arguments (default: the issue's sizes 256, 512, 1024, 3 runs, and
 # the tuner measuring every conv class it has no result for);
-# BENCH_TIMEOUT (seconds, default 480) stops it early enough to leave the call time to return.
+# BENCH_TIMEOUT (seconds, default 420) stops it early; DEADLINE (default 540) ends the profiles after it,
+# so that a call with timeout_s 600 returns with everything written.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/device-out}
@@ -39,8 +41,23 @@ export SDVAE_TUNE_FILE=$OUT/tune.json
 } | tee "$OUT/device.txt"
 
 # shellcheck disable=SC2086 # BENCH_ARGS is a list of arguments
-timeout "${BENCH_TIMEOUT:-480}" node dist/bench/gpu.js ${BENCH_ARGS:---sizes 256,512,1024 --runs 3 --tune full} \
+timeout "${BENCH_TIMEOUT:-420}" node dist/bench/gpu.js ${BENCH_ARGS:---sizes 256,512,1024 --runs 3 --tune full} \
   2> >(tee "$OUT/bench-gpu.err" >&2) | tee "$OUT/bench-gpu.md"
 rc=${PIPESTATUS[0]}
 echo "bench:gpu exited with $rc"
+
+# With the time left before DEADLINE (seconds since this script started, default 540): where the GPU time
+# of one SD VAE decode at 512x512 and one consistency UNet evaluation at 128x128 goes, by op kind and by
+# Winograd stage (bench:profile, the tuner's picks from above).
+# PROFILES overrides which (';' between runs of bench:profile's --model arguments).
+deadline=${DEADLINE:-540}
+IFS=';' read -r -a profiles <<< "${PROFILES:-vae --size 512;consistency --size 128}"
+for p in "${profiles[@]}"; do
+  left=$((deadline - SECONDS))
+  [ "$left" -gt 30 ] || { echo "no time left for bench:profile --model $p"; break; }
+  name=profile-${p%% *}.md
+  # shellcheck disable=SC2086
+  timeout "$left" node dist/bench/profile.js --model $p --runs 3 --top 10 --tune cached 2>>"$OUT/profile.err" > "$OUT/$name" \
+    && echo "wrote $name" || echo "bench:profile --model $p stopped ($?)"
+done
 exit "$rc"
