@@ -120,7 +120,14 @@ try {
     }
   }
   if (!process.exitCode) {
-    const rows: Row[] = [];
+    // Each row is printed as soon as it is measured, so a run stopped by a time limit keeps what it measured.
+    console.log(`\n| run (f32 weights) | median s | GFLOP | TFLOP/s | % of peak |\n|---|---:|---:|---:|---:|`);
+    const rows = {
+      push(r: Row) {
+        const tflops = r.gflop / r.medianS / 1000;
+        console.log(`| ${r.what} | ${r.medianS.toFixed(3)} | ${r.gflop.toFixed(1)} | ${tflops.toFixed(3)} | ${Number.isFinite(peak) ? ((100 * tflops) / peak).toFixed(1) : '-'} |`);
+      },
+    };
     const rnd = (n: number, f: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * f));
     if (only !== 'consistency') {
       const { p, config } = randomModel('sd-vae-ft-mse.json');
@@ -154,11 +161,6 @@ try {
         u32.release();
       }
       cd.release();
-    }
-    console.log(`\n| run (f32 weights) | median s | GFLOP | TFLOP/s | % of peak |\n|---|---:|---:|---:|---:|`);
-    for (const r of rows) {
-      const tflops = r.gflop / r.medianS / 1000;
-      console.log(`| ${r.what} | ${r.medianS.toFixed(3)} | ${r.gflop.toFixed(1)} | ${tflops.toFixed(3)} | ${Number.isFinite(peak) ? ((100 * tflops) / peak).toFixed(1) : '-'} |`);
     }
     if (mode !== 'off') {
       console.log(`\n| conv shape class | tuner's pick | from |\n|---|---|---|`);
