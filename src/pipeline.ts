@@ -13,7 +13,7 @@ import { nchwToNhwc, nhwcToNchw, type Tensor } from './gpu/tensor.js';
 import { centerCrop, fromTensorData, resize, toTensorData, type RgbImage } from './io/image.js';
 import { assertFinite, checkCompatible, latentSpaceId, type LatentMeta, type StoredLatent } from './io/latents_format.js';
 import { AutoencoderKL, type LatentDistribution } from './models/autoencoder_kl.js';
-import { ConsistencyDecoder } from './models/consistency_decoder.js';
+import { ConsistencyDecoder, type ConsistencyDecodeOptions } from './models/consistency_decoder.js';
 import { planTiledConsistencyStep, tiledConsistencyDecode, type TiledConsistencyOptions } from './models/tiled_consistency.js';
 import { tiledDecode } from './models/tiled_decode.js';
 import { AutoencoderTiny } from './models/autoencoder_tiny.js';
@@ -33,17 +33,21 @@ export interface ModelOptions extends LoadOptions {
   activations?: 'f32' | 'f16';
   forceF16?: boolean;
   /**
-   * SD VAE: the shape (NHWC, unscaled latent [1, h, w, 4]) the first decode will have; its plan,
-   * arena and pipelines are then made while the weights are read (AutoencoderKL.prepareDecode).
+   * The shape (NHWC, unscaled latent [1, h, w, 4]) the first decode will have; its plan, arena and
+   * pipelines are then made while the weights are read (AutoencoderKL / ConsistencyDecoder.prepareDecode).
    */
   prepareDecode?: readonly number[];
+  /** Consistency decoder: the options the first decode will get (steps, clamp, noise: its plan depends on them). */
+  prepareDecodeOptions?: ConsistencyDecodeOptions;
 }
 
 export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: ModelOptions = {}): Promise<LoadedModel> {
   const shape = opts.prepareDecode;
   // Activations are set before the plan is made: they are part of what it plans.
-  const prepare = shape && kind === 'vae' ? (vae: AutoencoderKL) => (opts.activations && vae.setActivations(opts.activations, { force: opts.forceF16 }), vae.prepareDecode(shape)) : undefined;
-  const model = kind === 'vae' ? await AutoencoderKL.load(gpu, path, opts, prepare) : await ConsistencyDecoder.load(gpu, path, opts);
+  const setActivations = (m: AnyModel) => opts.activations && m.setActivations(opts.activations, { force: opts.forceF16 });
+  const model = kind === 'vae'
+    ? await AutoencoderKL.load(gpu, path, opts, shape && ((vae) => (setActivations(vae), vae.prepareDecode(shape))))
+    : await ConsistencyDecoder.load(gpu, path, opts, shape && ((cd) => (setActivations(cd), cd.prepareDecode(shape, opts.prepareDecodeOptions))));
   if (opts.activations) {
     try {
       model.setActivations(opts.activations, { force: opts.forceF16 });

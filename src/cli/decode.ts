@@ -124,13 +124,13 @@ export async function runDecode(argv: string[]): Promise<number> {
     }
     const kind = values.vae ? 'vae' : 'consistency';
     progress(`loading ${kind === 'vae' ? 'VAE' : 'consistency decoder'} from ${values.vae ?? values.consistency}`);
-    const [, c, h, w] = latent.shape; // the first decode is planned while the weights load (SD VAE)
-    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, { ...loadOptions(values), prepareDecode: values.tiled || latent.shape[0] !== 1 ? undefined : [1, h, w, c] });
+    const [, c, h, w] = latent.shape; // the first decode is planned while the weights load
+    const sampler = { steps, seed, clamp: clampOption(values.clamp, values['no-clamp']) }; // the consistency decode's plan depends on them
+    const prepareDecode = values.tiled || latent.shape[0] !== 1 ? undefined : [1, h, w, c];
+    const m = await loadModel(gpu, (values.vae ?? values.consistency)!, kind, { ...loadOptions(values), prepareDecode, prepareDecodeOptions: sampler });
     const t0 = performance.now();
     const image = await decodeLatent(gpu, m, latent, positionals[0], {
-      steps,
-      seed,
-      clamp: clampOption(values.clamp, values['no-clamp']),
+      ...sampler,
       onStep: (i, t, n) => progress(`step ${i + 1}/${n} (t=${t})`),
       tiled: values.tiled,
       tileSize,

@@ -25,9 +25,9 @@ import { upsampleNearest } from '../kernels/upsample.js';
 import { Encoder, encodeToDistribution, type AutoencoderKLConfig, type LatentDistribution } from './autoencoder_kl.js';
 import { CONSISTENCY_LATENT } from './consistency_constants.js';
 import { emit, type RunContext } from './context.js';
-import { plannedRun } from './planned.js';
+import { plannedRun, preparedRun } from './planned.js';
 import { Conv2d } from './layers.js';
-import { loadFromCheckpoint, loadFromSource, ParamLoader, type LoadOptions, type ModelSource } from './params.js';
+import { loadFromCheckpoint, loadFromSource, ParamLoader, type BeforeRead, type LoadOptions, type ModelSource } from './params.js';
 import { consistencySchedule, type ConsistencySchedule } from './schedule.js';
 import { TorchGenerator } from './torch_rng.js';
 import { UNet2DModel, type UNet2DConfig } from './unet2d.js';
@@ -95,14 +95,17 @@ export class ConsistencyDecoder {
     this.decoder_unet = new UNet2DModel(ctx, p.sub('decoder_unet'), config.unet);
   }
 
-  /** From a diffusers folder (Node). */
-  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}): Promise<ConsistencyDecoder> {
-    return loadFromCheckpoint(path, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts);
+  /**
+   * From a diffusers folder or a checkpoint (Node). `beforeRead`: called with the built model before its
+   * weights are read (e.g. its prepareDecode).
+   */
+  static async load(gpu: Gpu, path: string, opts: LoadOptions = {}, beforeRead?: BeforeRead<ConsistencyDecoder>): Promise<ConsistencyDecoder> {
+    return loadFromCheckpoint(path, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts, beforeRead);
   }
 
-  /** From any source of named tensors (e.g. fetched over HTTP in a browser). */
-  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}): Promise<ConsistencyDecoder> {
-    return loadFromSource(src, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts);
+  /** From any source of named tensors (e.g. fetched over HTTP in a browser); `beforeRead` as for load. */
+  static async fromSource(gpu: Gpu, src: ModelSource, opts: LoadOptions = {}, beforeRead?: BeforeRead<ConsistencyDecoder>): Promise<ConsistencyDecoder> {
+    return loadFromSource(src, (p, raw, file) => new ConsistencyDecoder(gpu, p, parseConsistencyConfig(raw, file)), () => gpu.sync(), opts, beforeRead);
   }
 
   get scalingFactor(): number {
@@ -132,8 +135,32 @@ export class ConsistencyDecoder {
   /** latent [N, h, w, 4] (unscaled, as the encoder gives it) -> image [N, h·f, w·f, 3]. */
   decode(latent: Tensor, opts: ConsistencyDecodeOptions = {}): Tensor {
     this.checkLatent(latent, 'decode');
-    const what = `decode [${latent.shape}] ${this.activations} steps ${this.resolveTimesteps(opts)} clamp ${this.resolveClamp(opts)} noise ${opts.noise ? 'given' : 'drawn'}`;
-    return plannedRun(this.gpu, this, what, () => this.decodeNow(latent, opts), (x) => x.release());
+    return plannedRun(this.gpu, this, this.decodeKey(latent.shape, opts), () => this.decodeNow(latent, opts), (x) => x.release());
+  }
+
+  /**
+   * Plans decode() of a latent of `shape` (NHWC, unscaled) with these options (steps or timesteps, clamp,
+   * noise given or drawn: what its plan depends on) before it is called, even before the weights have
+   * arrived (load's `beforeRead`; loadModel's `prepareDecode`): the plan, its activation arena and its
+   * pipelines are then made while the weights are read, not in the first decode (Gpu.prepare).
+   * Resolves when its pipelines are compiled.
+   */
+  prepareDecode(shape: readonly number[], opts: ConsistencyDecodeOptions = {}): Promise<void> {
+    if (shape.length !== 4 || shape[3] !== this.config.latent_channels)
+      throw new Error(`prepareDecode: latent [${shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    const planOpts = { ...opts, onStep: undefined, ctx: undefined }; // a plan reports no progress and taps nothing
+    const run = () => {
+      const latent = this.gpu.empty(shape, 'planned latent', 'f32', true); // as decode's input: outside the arena
+      const x = this.decodeNow(latent, planOpts);
+      latent.release();
+      return x;
+    };
+    return preparedRun(this.gpu, this, this.decodeKey(shape, opts), run, (x) => x.release());
+  }
+
+  /** decode()'s plan key: the input's shape and what the sampler's allocations depend on. */
+  private decodeKey(shape: readonly number[], opts: ConsistencyDecodeOptions): string {
+    return `decode [${shape}] ${this.activations} steps ${this.resolveTimesteps(opts)} clamp ${this.resolveClamp(opts)} noise ${opts.noise ? 'given' : 'drawn'}`;
   }
 
   private decodeNow(latent: Tensor, opts: ConsistencyDecodeOptions): Tensor {

@@ -1,4 +1,4 @@
-// Gpu.prepare (via AutoencoderKL.prepareDecode and the loaders' beforeRead): a decode planned and its
+// Gpu.prepare (via AutoencoderKL / ConsistencyDecoder.prepareDecode and the loaders' beforeRead): a decode planned and its
 // pipelines compiled before the weights are read, and what that leaves for the first real decode:
 // its one-time allocations (arena, cached U) and its ops, no pipeline.
 
@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Gpu } from '../../src/gpu/gpu.js';
 import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
+import { ConsistencyDecoder } from '../../src/models/consistency_decoder.js';
 import { ParamLoader, f32Entry } from '../../src/models/params.js';
 import { loadModel } from '../../src/pipeline.js';
 import { FIXTURES } from '../helpers.js';
@@ -106,6 +107,68 @@ describe('Gpu.prepare: a decode planned while the weights load', () => {
     await expect(AutoencoderKL.load(gpu, TINY_VAE, {}, (m) => m.prepareDecode([1, 4, 4, 3]))).rejects.toThrow(/prepareDecode: latent \[1,4,4,3\] \(NHWC\) must have 4 channels/);
     gpu.pool.trim();
     expect(gpu.pool.getStats().allocatedBytes).toBe(held);
+  });
+});
+
+describe('Gpu.prepare: a consistency decode planned while the weights load', () => {
+  const TINY_CD = join(FIXTURES, 'models/tiny-consistency');
+  const OPTS = { steps: 2, seed: 0 };
+
+  it('the first decode with the prepared options compiles nothing and equals an unprepared model bit for bit', async () => {
+    const { gpu, calls } = await countedGpu();
+    gpus.push(gpu);
+    let readBeforePrepare = -1;
+    let loadedBytes = 0;
+    const cd = await ConsistencyDecoder.load(gpu, TINY_CD, { onProgress: (b) => (loadedBytes = b) }, (m) => {
+      readBeforePrepare = loadedBytes;
+      return m.prepareDecode(LATENT, OPTS);
+    });
+    expect(readBeforePrepare).toBe(0);
+    expect(calls.async.length).toBeGreaterThan(0);
+    expect(calls.arenaBuffers).toBe(0);
+    const syncBefore = calls.sync;
+    const steps: number[] = [];
+    const z = latent(gpu);
+    const y = cd.decode(z, { ...OPTS, onStep: (i) => steps.push(i) });
+    const prepared = await y.read();
+    y.release();
+    expect(calls.sync - syncBefore).toBe(0); // every pipeline was compiled during the load
+    expect(steps).toEqual([0, 1]); // progress is reported by the real decode only, not by the plan
+    const plain = await ConsistencyDecoder.load(gpu, TINY_CD);
+    const y2 = plain.decode(z, OPTS);
+    expect(await y2.read()).toEqual(prepared);
+    y2.release();
+    z.release();
+    cd.release();
+    plain.release();
+  });
+
+  it('loadModel prepares the consistency decoder with the options it is given; other options plan afresh', async () => {
+    const { gpu } = await countedGpu();
+    gpus.push(gpu);
+    const oneStep = { steps: 1, seed: 0 };
+    const m = await loadModel(gpu, TINY_CD, 'consistency', { prepareDecode: LATENT, prepareDecodeOptions: oneStep });
+    const cd = m.model as ConsistencyDecoder;
+    // Count the sampler's runs: a decode whose plan was prepared runs it once; an unplanned one also for its plan.
+    const spied = cd as unknown as { decodeNow: (...a: unknown[]) => unknown };
+    const decodeNow = spied.decodeNow.bind(cd);
+    let runs = 0;
+    spied.decodeNow = (...a) => (runs++, decodeNow(...a));
+    const z = latent(gpu);
+    cd.decode(z, oneStep).release();
+    expect(runs).toBe(1); // the prepared plan: no stand-in run
+    runs = 0;
+    cd.decode(z, OPTS).release(); // two steps: another plan, made now
+    expect(runs).toBeGreaterThan(1);
+    await gpu.sync();
+    z.release();
+    cd.release();
+  });
+
+  it('names the expected shape when prepareDecode gets another one', async () => {
+    const { gpu } = await countedGpu();
+    gpus.push(gpu);
+    await expect(ConsistencyDecoder.load(gpu, TINY_CD, {}, (m) => m.prepareDecode([1, 4, 4, 3]))).rejects.toThrow(/prepareDecode: latent \[1,4,4,3\] \(NHWC\) must have 4 channels/);
   });
 });
 
