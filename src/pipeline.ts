@@ -43,11 +43,17 @@ export interface ModelOptions extends LoadOptions {
 
 export async function loadModel(gpu: Gpu, path: string, kind: 'vae' | 'consistency', opts: ModelOptions = {}): Promise<LoadedModel> {
   const shape = opts.prepareDecode;
-  // Activations are set before the plan is made: they are part of what it plans.
+  // Activations are set before the plan is made: they are part of what it plans. A shape this model cannot
+  // decode is not planned: the decode itself then says what is wrong (a speed-up never fails a load).
   const setActivations = (m: AnyModel) => opts.activations && m.setActivations(opts.activations, { force: opts.forceF16 });
+  const prepare = <M extends AnyModel>(plan: (m: M, shape: readonly number[]) => Promise<void>) => shape && (async (m: M) => {
+    if (shape.length !== 4 || shape[3] !== m.config.latent_channels) return;
+    setActivations(m);
+    await plan(m, shape);
+  });
   const model = kind === 'vae'
-    ? await AutoencoderKL.load(gpu, path, opts, shape && ((vae) => (setActivations(vae), vae.prepareDecode(shape))))
-    : await ConsistencyDecoder.load(gpu, path, opts, shape && ((cd) => (setActivations(cd), cd.prepareDecode(shape, opts.prepareDecodeOptions))));
+    ? await AutoencoderKL.load(gpu, path, opts, prepare<AutoencoderKL>((vae, s) => vae.prepareDecode(s)))
+    : await ConsistencyDecoder.load(gpu, path, opts, prepare<ConsistencyDecoder>((cd, s) => cd.prepareDecode(s, opts.prepareDecodeOptions)));
   if (opts.activations) {
     try {
       model.setActivations(opts.activations, { force: opts.forceF16 });

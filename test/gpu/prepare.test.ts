@@ -172,6 +172,19 @@ describe('Gpu.prepare: a consistency decode planned while the weights load', () 
   });
 });
 
+describe('loadModel prepareDecode with a shape the model cannot decode', () => {
+  it('loads without planning (a speed-up never fails a load); the decode then names the problem', async () => {
+    const { gpu, calls } = await countedGpu();
+    gpus.push(gpu);
+    const m = await loadModel(gpu, join(FIXTURES, 'models/tiny-consistency'), 'consistency', { prepareDecode: [1, 4, 4, 3] });
+    expect(calls.async).toEqual([]); // nothing was planned or compiled
+    const z = gpu.upload(new Float32Array(4 * 4 * 3), [1, 4, 4, 3]);
+    expect(() => (m.model as ConsistencyDecoder).decode(z)).toThrow(/decode: latent \[1,4,4,3\] \(NHWC\) must have 4 channels/);
+    z.release();
+    m.model.release();
+  });
+});
+
 describe('ParamLoader deferReads', () => {
   it('reads a synchronous source after the build, in order, and loaded() waits for it', async () => {
     const values = new Map([
