@@ -6,7 +6,7 @@
 //   2. P GEMMs           V [P, Tp, Kp] · U [P, Kp, Np]         -> M [P, Tp, Np]   (winograd.gemm.ts, or winograd.gemm_shared.ts)
 //   3. output transform  M -> y [N, H, W, Cout] (+ bias)
 //
-// each its own compute pass (op labels end in input / gemm / output), so profiles time them apart.
+// Each step is its own compute pass (op labels end in input / gemm / output), so profiles time them apart.
 // The subgroup core reads V from a texture: step 1 writes V into a buffer, a copy puts it into the
 // shared V texture (shared_textures.ts), and step 2 writes M into the same buffer (V there is no
 // longer needed), so the op's scratch is one buffer and the texture. The shared-memory core reads
