@@ -43,8 +43,9 @@ export interface WinogradMatrices {
   /** Aᵀ, m x (m+2): Y = Aᵀ M A. */
   AT: number[][];
   /**
-   * Whether the input transform reads the band from two bindings (rows before / from `midRow`):
-   * F(4x4)'s tile rows read 6 input rows, so winograd.ts may split its band to fit the binding limit.
+   * Whether the input transform has a `split` pipeline reading the band from two bindings (rows before /
+   * from `midRow`): F(4x4)'s tile rows read 6 input rows, so winograd.ts may split a band's input to fit
+   * the binding limit (only those bands take it; the others, one binding).
    */
   splitInput: boolean;
 }
