@@ -43,7 +43,7 @@ export { runModelCases, firstDivergence, type TensorCheck } from './check/model_
 export { vaeRunner } from './check/vae_runner.js';
 export { consistencyRunner } from './check/consistency_runner.js';
 // What the page does with them: the CLI's encode/decode steps, stored latents, the comparison, the inspector.
-export { encodeImage, decodeLatent, decodeLatentTaesd, prepareImage, latentMeta, type LoadedModel, type LoadedTaesd, type PrepareOptions, type EncodeOptions } from './pipeline.js';
+export { encodeImage, decodeLatent, decodeLatentTaesd, prepareImage, preparedSize, latentMeta, type LoadedModel, type LoadedTaesd, type PrepareOptions, type EncodeOptions } from './pipeline.js';
 export { encodeLatentFile, latentFromTensors, latentBytes, roundTrip, type StoredLatent, type LatentPrecision, type LatentMeta } from './io/latents_format.js';
 export { measure, mostDifferentWindow, comparisonFigure, type DecoderResult, type DecoderReport } from './compare.js';
 export { inspectModel, moduleClass, type ModuleRow } from './inspect.js';

@@ -14,7 +14,7 @@ export { runModelCases, firstDivergence, type TensorCheck, type CaseRunner, type
 export { vaeRunner } from './check/vae_runner.js';
 export { consistencyRunner } from './check/consistency_runner.js';
 
-export { loadModel, encodeImage, decodeLatent, prepareImage, latentMeta, type LoadedModel, type PrepareOptions, type EncodeOptions } from './pipeline.js';
+export { loadModel, encodeImage, decodeLatent, prepareImage, preparedSize, latentMeta, type LoadedModel, type PrepareOptions, type EncodeOptions } from './pipeline.js';
 export { loadTaesd, decodeLatentTaesd, type LoadedTaesd } from './pipeline.js';
 export { resolveTaesdPath } from './io/taesd_path.js';
 export { taesdRunner } from './check/taesd_runner.js';

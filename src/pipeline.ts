@@ -119,6 +119,12 @@ export interface PrepareOptions {
   resize?: [number, number];
 }
 
+/** The [width, height] prepareImage gives an image of this size: the resize's, else the centre square's, else its own. */
+export function preparedSize(width: number, height: number, opts: PrepareOptions): [number, number] {
+  if (opts.resize) return [opts.resize[0], opts.resize[1]];
+  return opts.centerCrop ? [Math.min(width, height), Math.min(width, height)] : [width, height];
+}
+
 /** Crops/resizes as asked, then checks the sides are multiples of the model's downscale factor. */
 export function prepareImage(img: RgbImage, opts: PrepareOptions, multiple: number, what: string): { image: RgbImage; crop?: string; resize?: string } {
   let image = img;

@@ -178,7 +178,32 @@ async function loadTaesd(): Promise<(sd.LoadedTaesd & { from: string }) | undefi
   return state.taesd;
 }
 
-async function loadModel(kind: 'vae' | 'cons'): Promise<Model | undefined> {
+/**
+ * The latent shape (NHWC) run()'s decodes will have, for a model of this downscale and latent channels:
+ * the image's, as encode() will prepare it, or the stored latent's; undefined when unknown or not decodable.
+ */
+function nextLatentShape(downscale: number, channels: number): number[] | undefined {
+  if (state.raw) {
+    const [w, h] = sd.preparedSize(state.raw.width, state.raw.height, imageOptions());
+    return w % downscale || h % downscale ? undefined : [1, h / downscale, w / downscale, channels];
+  }
+  if (!state.stored) return undefined;
+  const [n, c, h, w] = state.stored.shape;
+  return n === 1 && c === channels ? [1, h, w, c] : undefined;
+}
+
+/** The sampler options decodeAll gives the consistency decoder (its plan depends on them). */
+function samplerOptions(): { steps: number; seed: number } {
+  return { steps: Number($<HTMLInputElement>('steps').value) || 2, seed: Number($<HTMLInputElement>('seed').value) || 0 };
+}
+
+const imageOptions = (): sd.PrepareOptions => ({ centerCrop: $<HTMLInputElement>('center-crop').checked, resize: parseResize($<HTMLInputElement>('resize').value) });
+
+/**
+ * Loads the chosen model (or keeps the one loaded from the same place). `prepare`: plan its first decode
+ * of nextLatentShape() while the weights download, so its pipelines compile meanwhile, not in the decode.
+ */
+async function loadModel(kind: 'vae' | 'cons', prepare = false): Promise<Model | undefined> {
   const what = kind === 'vae' ? 'SD VAE' : 'consistency decoder';
   const g = await gpu();
   let choice;
@@ -196,8 +221,18 @@ async function loadModel(kind: 'vae' | 'cons'): Promise<Model | undefined> {
   const t0 = performance.now();
   const onProgress = progressOf(kind);
   let model;
+  let prepared: number[] | null = null;
+  const shapeFor = (m: sd.AutoencoderKL | sd.ConsistencyDecoder) => (prepare ? nextLatentShape(m.downscale, m.config.latent_channels) : undefined);
   try {
-    model = kind === 'vae' ? await sd.loadAutoencoderKLFrom(g, choice.files, { onProgress }) : await sd.loadConsistencyDecoderFrom(g, choice.files, { onProgress });
+    model = kind === 'vae'
+      ? await sd.loadAutoencoderKLFrom(g, choice.files, { onProgress }, async (vae) => {
+          const shape = shapeFor(vae);
+          if (shape) await vae.prepareDecode((prepared = shape));
+        })
+      : await sd.loadConsistencyDecoderFrom(g, choice.files, { onProgress }, async (cd) => {
+          const shape = shapeFor(cd);
+          if (shape) await cd.prepareDecode((prepared = shape), samplerOptions());
+        });
   } catch (e) {
     throw new Error(explain(e, `loading the ${what} from ${choice.files.name}`));
   }
@@ -214,14 +249,15 @@ async function loadModel(kind: 'vae' | 'cons'): Promise<Model | undefined> {
     from: choice.from,
   };
   state.models[kind] = m;
-  (report.models as Record<string, unknown>)[kind] = { name: m.name, bytes: choice.files.weights.source.size, fromCache: cached, mode: (choice.files.weights.source as Partial<sd.HttpSource>).mode ?? 'file' };
+  (report.models as Record<string, unknown>)[kind] = { name: m.name, bytes: choice.files.weights.source.size, fromCache: cached, mode: (choice.files.weights.source as Partial<sd.HttpSource>).mode ?? 'file', prepared };
   return m;
 }
 report.models = {};
 
-async function loadModels(): Promise<{ vae?: Model; cons?: Model; taesd?: sd.LoadedTaesd }> {
-  const vae = await loadModel('vae');
-  const cons = await loadModel('cons');
+/** `prepare`: plan each newly loaded decoder's first decode (run() knows its input by then). */
+async function loadModels(prepare = false): Promise<{ vae?: Model; cons?: Model; taesd?: sd.LoadedTaesd }> {
+  const vae = await loadModel('vae', prepare);
+  const cons = await loadModel('cons', prepare);
   const taesd = await loadTaesd();
   const all = [vae, cons, taesd].filter((m) => m !== undefined);
   const other = all.find((m) => m.latentSpace !== all[0]!.latentSpace);
@@ -263,7 +299,7 @@ async function readLatentBytes(bytes: Uint8Array, name: string): Promise<sd.Stor
 
 async function encode(g: sd.Gpu, vae: Model): Promise<void> {
   const raw = state.raw!;
-  const prep = sd.prepareImage(raw, { centerCrop: $<HTMLInputElement>('center-crop').checked, resize: parseResize($<HTMLInputElement>('resize').value) }, vae.model.downscale, state.inputName);
+  const prep = sd.prepareImage(raw, imageOptions(), vae.model.downscale, state.inputName);
   state.original = prep.image;
   status(`encoding ${prep.image.width}x${prep.image.height}`, 0.05);
   const t0 = performance.now();
@@ -295,8 +331,7 @@ function showLatent(pngBytes: number | undefined): void {
 async function decodeAll(g: sd.Gpu, vae: Model | undefined, cons: Model | undefined, taesd: sd.LoadedTaesd | undefined): Promise<void> {
   const stored = state.stored!;
   const decoded: sd.DecoderResult[] = [];
-  const steps = Number($<HTMLInputElement>('steps').value) || 2;
-  const seed = Number($<HTMLInputElement>('seed').value) || 0;
+  const { steps, seed } = samplerOptions();
   report.drawn = [];
   let preview: sd.DecoderResult | undefined;
   if (taesd) {
@@ -392,8 +427,8 @@ async function guarded(what: string, fn: () => Promise<void>): Promise<void> {
 
 async function run(): Promise<void> {
   const g = await gpu();
-  const { vae, cons, taesd } = await loadModels();
   if (!state.raw && !state.stored) throw new Error('choose an image or a .latent.safetensors first');
+  const { vae, cons, taesd } = await loadModels(true);
   if (state.raw) {
     if (!vae) throw new Error('encoding an image needs the SD VAE: choose one');
     await encode(g, vae);

@@ -13,7 +13,7 @@ import type { WeightStorage } from '../kernels/weight_format.js';
 import { AutoencoderKL } from '../models/autoencoder_kl.js';
 import { ConsistencyDecoder } from '../models/consistency_decoder.js';
 import { AutoencoderTiny } from '../models/autoencoder_tiny.js';
-import type { LoadOptions, ModelSource } from '../models/params.js';
+import type { BeforeRead, LoadOptions, ModelSource } from '../models/params.js';
 import { blobSource, type ByteSource, type ProgressCallback } from './byte_source.js';
 import { openHttpSource, type HttpSource, type HttpSourceOptions } from './http_source.js';
 import { SafetensorsSource } from './safetensors_source.js';
@@ -77,12 +77,13 @@ export interface SourceLoadOptions {
   onProgress?: ProgressCallback;
 }
 
-export async function loadAutoencoderKLFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<AutoencoderKL> {
-  return AutoencoderKL.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
+/** `beforeRead`: called with the built model before its weights are read, e.g. its prepareDecode (the plan and its pipeline compiles then overlap the download). */
+export async function loadAutoencoderKLFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}, beforeRead?: BeforeRead<AutoencoderKL>): Promise<AutoencoderKL> {
+  return AutoencoderKL.fromSource(gpu, await modelSource(files), loaderOptions(files, opts), beforeRead);
 }
 
-export async function loadConsistencyDecoderFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}): Promise<ConsistencyDecoder> {
-  return ConsistencyDecoder.fromSource(gpu, await modelSource(files), loaderOptions(files, opts));
+export async function loadConsistencyDecoderFrom(gpu: Gpu, files: ModelFiles, opts: SourceLoadOptions = {}, beforeRead?: BeforeRead<ConsistencyDecoder>): Promise<ConsistencyDecoder> {
+  return ConsistencyDecoder.fromSource(gpu, await modelSource(files), loaderOptions(files, opts), beforeRead);
 }
 
 /** TAESD (AutoencoderTiny), the fast preview decoder. */

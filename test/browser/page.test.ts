@@ -33,8 +33,8 @@ interface PageReport {
   error?: string;
   warnings?: string[];
   adapter: { name: string; kind: string };
-  models: Record<string, { mode: string; fromCache: number; bytes: number }>;
-  encode: { shape: number[]; latent: number[] };
+  models: Record<string, { mode: string; fromCache: number; bytes: number; prepared: number[] | null }>;
+  encode: { shape: number[]; size: [number, number]; latent: number[] };
   decode: { decoders: { decoder: string; psnr: number; ssim: number; ssim_luma: number; pixels: number[] }[] };
   drawn: string[];
 }
@@ -146,6 +146,10 @@ describe('the page, end to end', () => {
     expect(r.adapter.kind).toBe('compatibility');
     expectEqualsCli(r);
     expect(r.models.vae!.mode).toBe('range');
+    // Both decoders' first decodes were planned (and their pipelines compiled) while their weights downloaded.
+    const [w, h] = r.encode.size;
+    expect(r.models.vae!.prepared).toEqual([1, h / 8, w / 8, 4]);
+    expect(r.models.cons!.prepared).toEqual([1, h / 8, w / 8, 4]);
     // The numbers shown are the ones computed.
     const shown = await page.$$eval('#metrics tr', (trs) => trs.slice(1).map((tr) => [...tr.children].map((td) => td.textContent)));
     expect(shown.map((row) => row.slice(0, 4))).toEqual(r.decode.decoders.map((d) => [d.decoder, d.psnr.toFixed(2), d.ssim.toFixed(4), d.ssim_luma.toFixed(4)]));
