@@ -26,7 +26,6 @@ tar cf - node_modules/webgpu/package.json node_modules/webgpu/index.js node_modu
   | xz -T0 -6 > .device-pack/node_modules.tar.xz
 tar cf - dist | xz -T0 -6 > .device-pack/dist.tar.xz
 (cd .device-pack/debs && apt-get download libvulkan1 >/dev/null 2>&1) || { echo "device-pack: apt-get download libvulkan1 failed" >&2; exit 1; }
-node --version > .device-pack/node-version.txt
 git rev-parse HEAD > .device-pack/commit.txt
 
 # What travels: tracked files, untracked files git does not ignore, and the carried .device-pack.

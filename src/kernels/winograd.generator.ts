@@ -131,7 +131,8 @@ const inputWgslOf = (w: WinogradMatrices, vec4: boolean, act: ActivationDType, s
   const elem = storageType(act, vec4 ? 4 : 1);
   const cols = range(n);
   // `into = load` from one binding, or from one of two (rows before midRow from x, from midRow on
-  // from xb): a branch, not a select, so only one of them is loaded.
+  // from xb): a branch, not a select, so a GPU loads only one (lavapipe runs both sides of a divergent
+  // branch, which is why winograd.ts gives unsplit bands the one-binding pipeline).
   const read = (into: string, i: string, wrap: string) =>
     split ? `if (second) { ${into} = ${wrap}(xb[${i}]); } else { ${into} = ${wrap}(x[${i}]); }` : `${into} = ${wrap}(x[${i}]);`;
   return /* wgsl */ `${enableF16(act)}

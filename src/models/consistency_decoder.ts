@@ -146,8 +146,7 @@ export class ConsistencyDecoder {
    * Resolves when its pipelines are compiled.
    */
   prepareDecode(shape: readonly number[], opts: ConsistencyDecodeOptions = {}): Promise<void> {
-    if (shape.length !== 4 || shape[3] !== this.config.latent_channels)
-      throw new Error(`prepareDecode: latent [${shape}] (NHWC) must have ${this.config.latent_channels} channels`);
+    this.checkLatent({ shape }, 'prepareDecode');
     const planOpts = { ...opts, onStep: undefined, ctx: undefined }; // a plan reports no progress and taps nothing
     const run = () => {
       const latent = this.gpu.empty(shape, 'planned latent', 'f32', true); // as decode's input: outside the arena
@@ -194,7 +193,7 @@ export class ConsistencyDecoder {
   // The sampler's pieces, shared by decode and the tiled decode (tiled_consistency.ts).
 
   /** Checks a latent's layout; returns its [N, h, w]. */
-  checkLatent(latent: Tensor, what: string): [number, number, number] {
+  checkLatent(latent: { shape: readonly number[] }, what: string): [number, number, number] {
     const [n, h, w, c] = latent.shape;
     if (latent.shape.length !== 4 || c !== this.config.latent_channels)
       throw new Error(`${what}: latent [${latent.shape}] (NHWC) must have ${this.config.latent_channels} channels`);

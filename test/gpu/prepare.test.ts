@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Gpu } from '../../src/gpu/gpu.js';
 import { AutoencoderKL } from '../../src/models/autoencoder_kl.js';
 import { ConsistencyDecoder } from '../../src/models/consistency_decoder.js';
-import { ParamLoader, f32Entry } from '../../src/models/params.js';
+import { ParamLoader, f32Entry, type LoadOptions } from '../../src/models/params.js';
 import { loadModel } from '../../src/pipeline.js';
 import { FIXTURES } from '../helpers.js';
 
@@ -26,6 +26,17 @@ async function countedGpu(opts: Parameters<typeof Gpu.create>[0] = {}) {
   return { gpu, calls };
 }
 
+/**
+ * Loads a model with `prepare` as its beforeRead; returns it and how many weight bytes had been read when
+ * prepare was called (0: the reads were deferred until after the plan).
+ */
+async function loadPrepared<M>(load: (opts: LoadOptions, beforeRead: (m: M) => Promise<void>) => Promise<M>, prepare: (m: M) => Promise<void>) {
+  let readBeforePrepare = -1;
+  let loadedBytes = 0;
+  const model = await load({ onProgress: (b) => (loadedBytes = b) }, (m) => ((readBeforePrepare = loadedBytes), prepare(m)));
+  return { model, readBeforePrepare, loadedBytes };
+}
+
 const latent = (gpu: Gpu) => gpu.upload(Float32Array.from({ length: 4 * 4 * 4 }, (_, i) => Math.sin(i * 0.7)), LATENT);
 
 const gpus: Gpu[] = [];
@@ -37,12 +48,7 @@ describe('Gpu.prepare: a decode planned while the weights load', () => {
   it('plans before any weight is read, compiles each variant once, and leaves the first decode no pipeline to compile', async () => {
     const { gpu, calls } = await countedGpu();
     gpus.push(gpu);
-    let readBeforePrepare = -1;
-    let loadedBytes = 0;
-    const vae = await AutoencoderKL.load(gpu, TINY_VAE, { onProgress: (b) => (loadedBytes = b) }, (m) => {
-      readBeforePrepare = loadedBytes;
-      return m.prepareDecode(LATENT);
-    });
+    const { model: vae, readBeforePrepare, loadedBytes } = await loadPrepared<AutoencoderKL>((o, b) => AutoencoderKL.load(gpu, TINY_VAE, o, b), (m) => m.prepareDecode(LATENT));
     expect(readBeforePrepare).toBe(0); // the reads were deferred until after the plan
     expect(loadedBytes).toBeGreaterThan(0);
     expect(calls.async.length).toBeGreaterThan(0);
@@ -117,13 +123,9 @@ describe('Gpu.prepare: a consistency decode planned while the weights load', () 
   it('the first decode with the prepared options compiles nothing and equals an unprepared model bit for bit', async () => {
     const { gpu, calls } = await countedGpu();
     gpus.push(gpu);
-    let readBeforePrepare = -1;
-    let loadedBytes = 0;
-    const cd = await ConsistencyDecoder.load(gpu, TINY_CD, { onProgress: (b) => (loadedBytes = b) }, (m) => {
-      readBeforePrepare = loadedBytes;
-      return m.prepareDecode(LATENT, OPTS);
-    });
+    const { model: cd, readBeforePrepare, loadedBytes } = await loadPrepared<ConsistencyDecoder>((o, b) => ConsistencyDecoder.load(gpu, TINY_CD, o, b), (m) => m.prepareDecode(LATENT, OPTS));
     expect(readBeforePrepare).toBe(0);
+    expect(loadedBytes).toBeGreaterThan(0);
     expect(calls.async.length).toBeGreaterThan(0);
     expect(calls.arenaBuffers).toBe(0);
     const syncBefore = calls.sync;
